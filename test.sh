@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every test of MiniVmm and ends with one line: "N passed, N failed, N skipped".
+# Exit status is non-zero when the build fails, a test fails, a test host crashes or no test ran.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+# --- what the tests need, installed when missing (the interop tests drive a real QEMU 7.2) ---
+missing=()
+command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || { echo "test.sh: could not install ${missing[*]}"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+fi
+
+# --- build ---
+if ! dotnet build MiniVmm.sln -c Release -nologo -v:q; then
+  echo "test.sh: the build failed"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+
+# --- test, with one TRX file per test project ---
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+dotnet test MiniVmm.sln -c Release --no-build -nologo \
+  --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" \
+  -- NUnit.DefaultTimeout=300000
+test_rc=$?
+
+# --- the closing line, from the TRX counters ---
+read -r total passed failed < <(
+  cat "$results"/*.trx 2>/dev/null | tr '<' '\n' | awk '
+    /^Counters / {
+      for (i = 2; i <= NF; i++) {
+        split($i, kv, "=") ; gsub(/[^0-9]/, "", kv[2]); v[kv[1]] += kv[2]
+      }
+    }
+    END { printf "%d %d %d\n", v["total"], v["passed"], v["failed"] + v["error"] + v["timeout"] + v["aborted"] }')
+skipped=$(( total - passed - failed ))
+trx_count=$(ls "$results"/*.trx 2>/dev/null | wc -l)
+projects=$(ls tests/*/*.Tests.csproj | wc -l)
+
+status=0
+if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "test.sh: dotnet test exited with $test_rc (a test host crashed or aborted)"; failed=$((failed + 1)); status=1
+fi
+if [ "$trx_count" -lt "$projects" ]; then
+  echo "test.sh: only $trx_count of $projects test projects reported results"; failed=$((failed + 1)); status=1
+fi
+[ "$failed" -gt 0 ] && status=1
+[ "$passed" -eq 0 ] && { echo "test.sh: no test ran"; status=1; }
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status
