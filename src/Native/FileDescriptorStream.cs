@@ -2,7 +2,8 @@ namespace MiniVmm.Native;
 
 /// <summary>
 /// A non-seekable <see cref="Stream"/> over a file descriptor (pipe, memfd, eventfd, socket),
-/// reading and writing at the descriptor's current position.
+/// reading and writing at the descriptor's current position. On a nonblocking descriptor an
+/// operation that would block throws <see cref="NativeCallException"/> with EAGAIN.
 /// </summary>
 public sealed class FileDescriptorStream : Stream
 {
