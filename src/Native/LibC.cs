@@ -1,0 +1,66 @@
+using System.Runtime.InteropServices;
+
+namespace MiniVmm.Native;
+
+/// <summary>
+/// Every native call of MiniVmm: the libc entry points, declared once, Linux x86_64 only.
+/// Callers read errno with <see cref="Marshal.GetLastPInvokeError"/>.
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Library = "libc";
+
+    internal const int F_DUPFD_CLOEXEC = 1030;
+    internal const int F_GETFD = 1;
+    internal const int F_SETFD = 2;
+    internal const int F_GETFL = 3;
+    internal const int F_SETFL = 4;
+    internal const int FD_CLOEXEC = 1;
+    internal const int O_NONBLOCK = 0x800;
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int close(int fd);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint read(FileDescriptorHandle fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint write(FileDescriptorHandle fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int ftruncate(FileDescriptorHandle fd, long length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int fstat(FileDescriptorHandle fd, FileStatus* status);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int ioctl(FileDescriptorHandle fd, ulong request, nint argument);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int fcntl(FileDescriptorHandle fd, int command, int argument);
+
+    /// <summary>fcntl(F_DUPFD_CLOEXEC): the result is owned from the moment it exists.</summary>
+    [LibraryImport(Library, EntryPoint = "fcntl", SetLastError = true)]
+    internal static partial FileDescriptorHandle fcntl_duplicate(FileDescriptorHandle fd, int command, int lowest);
+
+    [LibraryImport(Library, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial FileDescriptorHandle memfd_create(string name, uint flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial FileDescriptorHandle eventfd(uint initialValue, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int pipe2(int* fds, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint mmap(nint address, nuint length, int protection, int flags, FileDescriptorHandle fd, long offset);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint mmap(nint address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int munmap(nint address, nuint length);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int madvise(nint address, nuint length, int advice);
+}
