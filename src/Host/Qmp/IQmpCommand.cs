@@ -1,0 +1,26 @@
+using System.Text.Json.Nodes;
+
+namespace MiniVmm.Host.Qmp;
+
+/// <summary>
+/// A QMP command. Register each one with
+/// <see cref="QmpServiceCollectionExtensions.AddQmpCommand{TCommand}"/>. The dispatcher checks the
+/// arguments against <see cref="Parameters"/> and calls <see cref="Execute"/> with the VM's big
+/// lock held.
+/// </summary>
+public interface IQmpCommand
+{
+    /// <summary>The name clients put in <c>execute</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The parameters <c>arguments</c> may carry; anything else is rejected.</summary>
+    IReadOnlyList<QmpParameter> Parameters => [];
+
+    /// <summary>
+    /// Runs the command. Returns what goes in <c>return</c> (null for an empty object); throws
+    /// <see cref="QmpException"/> for an error the client should see.
+    /// </summary>
+    /// <param name="arguments">The checked arguments; empty when the client sent none.</param>
+    /// <param name="context">The VM, the session and the other commands.</param>
+    JsonNode? Execute(JsonObject arguments, QmpContext context);
+}
