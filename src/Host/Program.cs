@@ -1,3 +1,4 @@
-// The minivmm program. The command line is built in later commits.
-Console.Error.WriteLine("minivmm: nothing here yet");
-return 1;
+// The minivmm program: `minivmm run ...` (QEMU's options, QMP) and `minivmm demo`.
+using MiniVmm.Host.CommandLine;
+
+return await new MiniVmmCommandLine().InvokeAsync(args);

@@ -1,0 +1,85 @@
+using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
+using MiniVmm.Host.Hosting;
+using MiniVmm.Host.Qmp;
+
+namespace MiniVmm.Host.CommandLine;
+
+/// <summary>
+/// <c>minivmm run</c>: runs a VM, with QEMU's option spelling so that a script written for
+/// qemu-system-x86_64 drives it unchanged. Add an option by declaring it here, reading it in
+/// <see cref="ReadArguments"/> and decoding it in <see cref="VmOptionsParser"/>.
+/// </summary>
+public sealed class RunCommand : Command
+{
+    private readonly Option<string[]> _machine = Repeatable("-machine", "select the machine (only 'none')", "-M", "--machine");
+    private readonly Option<string[]> _memory = Repeatable("-m", "guest RAM size: a bare number is MiB; suffixes K, M, G, T");
+    private readonly Option<bool> _startPaused = new("-S") { Description = "do not start the VM: stay in prelaunch until 'cont'" };
+    private readonly Option<bool> _noDefaults = new("-nodefaults", "--nodefaults") { Description = "create no default devices" };
+    private readonly Option<string[]> _display = Repeatable("-display", "display type (only 'none')", "--display");
+    private readonly Option<string[]> _name = Repeatable("-name", "the guest's name: NAME or guest=NAME", "--name");
+    private readonly Option<string[]> _pidFile = Repeatable("-pidfile", "write the process id to FILE", "--pidfile");
+    private readonly Option<string[]> _qmp = Repeatable("-qmp", "QMP socket: unix:PATH,server=on,wait=off", "--qmp");
+
+    /// <summary>Declares the options.</summary>
+    public RunCommand()
+        : base("run", "Run a VM controlled over QMP, with QEMU's command-line options")
+    {
+        Options.Add(_machine);
+        Options.Add(_memory);
+        Options.Add(_startPaused);
+        Options.Add(_noDefaults);
+        Options.Add(_display);
+        Options.Add(_name);
+        Options.Add(_pidFile);
+        Options.Add(_qmp);
+        SetAction((parseResult, _) => RunAsync(parseResult));
+    }
+
+    /// <summary>The options as typed.</summary>
+    public RunArguments ReadArguments(ParseResult parseResult) => new()
+    {
+        Machine = parseResult.GetValue(_machine) ?? [],
+        Memory = parseResult.GetValue(_memory) ?? [],
+        StartPaused = parseResult.GetValue(_startPaused),
+        NoDefaults = parseResult.GetValue(_noDefaults),
+        Display = parseResult.GetValue(_display) ?? [],
+        Name = parseResult.GetValue(_name) ?? [],
+        PidFile = parseResult.GetValue(_pidFile) ?? [],
+        Qmp = parseResult.GetValue(_qmp) ?? [],
+    };
+
+    private static Option<string[]> Repeatable(string name, string description, params string[] aliases) =>
+        new(name, aliases)
+        {
+            Description = description,
+            AllowMultipleArgumentsPerToken = false,
+            Arity = ArgumentArity.OneOrMore,
+        };
+
+    private async Task<int> RunAsync(ParseResult parseResult)
+    {
+        TextWriter error = parseResult.InvocationConfiguration.Error;
+        VmOptions options;
+        try
+        {
+            options = VmOptionsParser.Parse(ReadArguments(parseResult));
+        }
+        catch (InvalidCommandLineException invalid)
+        {
+            await error.WriteLineAsync($"minivmm: {invalid.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        await using ServiceProvider services = new ServiceCollection().AddMiniVmmHost(options).BuildServiceProvider();
+        try
+        {
+            return await services.GetRequiredService<VmRunner>().RunAsync().ConfigureAwait(false);
+        }
+        catch (Exception failure) when (failure is QmpServerException or PidFileException)
+        {
+            await error.WriteLineAsync($"minivmm: {failure.Message}").ConfigureAwait(false);
+            return 1;
+        }
+    }
+}

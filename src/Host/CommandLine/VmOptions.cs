@@ -1,0 +1,31 @@
+using MiniVmm.Host.Qmp;
+
+namespace MiniVmm.Host.CommandLine;
+
+/// <summary>What <c>minivmm run</c> was told to do, checked and decoded from QEMU's options.</summary>
+public sealed record VmOptions
+{
+    /// <summary><c>-M</c>: the machine.</summary>
+    public required MachineSelection Machine { get; init; }
+
+    /// <summary><c>-m</c>: guest RAM in bytes (a multiple of 8 KiB, as QEMU rounds it).</summary>
+    public required ulong MemoryBytes { get; init; }
+
+    /// <summary><c>-S</c>: stay in <c>prelaunch</c> instead of starting the VM.</summary>
+    public bool StartPaused { get; init; }
+
+    /// <summary><c>-nodefaults</c>: create no default devices.</summary>
+    public bool NoDefaults { get; init; }
+
+    /// <summary><c>-display</c>: the display type; only <c>none</c> exists.</summary>
+    public string Display { get; init; } = "none";
+
+    /// <summary><c>-name</c>: the guest's name.</summary>
+    public string? Name { get; init; }
+
+    /// <summary><c>-pidfile</c>: where to write the process id.</summary>
+    public string? PidFile { get; init; }
+
+    /// <summary><c>-qmp</c>: the QMP sockets to listen on.</summary>
+    public IReadOnlyList<QmpSocketOptions> QmpSockets { get; init; } = [];
+}

@@ -1,0 +1,137 @@
+using MiniVmm.Host.Qmp;
+
+namespace MiniVmm.Host.CommandLine;
+
+/// <summary>
+/// Checks and decodes <see cref="RunArguments"/> into <see cref="VmOptions"/> with QEMU's rules
+/// and QEMU-style messages (<c>-m foo: ...</c>).
+/// </summary>
+public static class VmOptionsParser
+{
+    private const ulong RamAlignment = 8 * 1024;
+    private const string UnixPrefix = "unix:";
+
+    private static readonly string[] MemoryKeys = ["size"];
+    private static readonly string[] DisplayKeys = ["type"];
+    private static readonly string[] NameKeys = ["guest", "process", "debug-threads"];
+    private static readonly string[] UnixSocketKeys = ["path", "server", "wait"];
+
+    /// <summary>Decodes every option.</summary>
+    /// <exception cref="InvalidCommandLineException">An option QEMU would reject, or one MiniVmm does not support.</exception>
+    public static VmOptions Parse(RunArguments arguments) => new()
+    {
+        Machine = ParseMachine(arguments.Machine.LastOrDefault()),
+        MemoryBytes = ParseMemory(arguments.Memory.LastOrDefault()),
+        StartPaused = arguments.StartPaused,
+        NoDefaults = arguments.NoDefaults,
+        Display = ParseDisplay(arguments.Display.LastOrDefault()),
+        Name = ParseName(arguments.Name.LastOrDefault()),
+        PidFile = ParsePidFile(arguments.PidFile.LastOrDefault()),
+        QmpSockets = [.. arguments.Qmp.Select(ParseQmp)],
+    };
+
+    /// <summary><c>-M [type=]none[,key=value...]</c>; without <c>-M</c> the machine is <c>none</c>.</summary>
+    public static MachineSelection ParseMachine(string? text)
+    {
+        if (text is null)
+        {
+            return new MachineSelection(MachineSelection.None, new Dictionary<string, string>());
+        }
+
+        var properties = new Dictionary<string, string>(QemuOptionList.Parse("-machine", text, "type", knownKeys: null));
+        string type = properties.Remove("type", out string? given) ? given : MachineSelection.None;
+        if (type != MachineSelection.None)
+        {
+            throw new InvalidCommandLineException(
+                $"-machine {text}: unsupported machine type '{type}': only '{MachineSelection.None}' is supported");
+        }
+
+        return new MachineSelection(type, properties);
+    }
+
+    /// <summary><c>-m [size=]SIZE</c>: a bare number is MiB; rounded up to 8 KiB. Without <c>-m</c>, the none machine's 0.</summary>
+    public static ulong ParseMemory(string? text)
+    {
+        if (text is null)
+        {
+            return 0;
+        }
+
+        IReadOnlyDictionary<string, string> values = QemuOptionList.Parse("-m", text, "size", MemoryKeys);
+        if (!values.TryGetValue("size", out string? size) || size.Length == 0)
+        {
+            throw new InvalidCommandLineException($"-m {text}: missing 'size' option value");
+        }
+
+        if (!MemorySize.TryParse(size, MemorySize.MiB, out ulong bytes) || bytes > ulong.MaxValue - RamAlignment)
+        {
+            throw new InvalidCommandLineException($"-m {text}: Parameter 'size' {MemorySize.Syntax}");
+        }
+
+        return (bytes + RamAlignment - 1) / RamAlignment * RamAlignment;
+    }
+
+    /// <summary><c>-display none</c>; nothing else is supported.</summary>
+    public static string ParseDisplay(string? text)
+    {
+        if (text is null)
+        {
+            return "none";
+        }
+
+        string type = QemuOptionList.Parse("-display", text, "type", DisplayKeys).GetValueOrDefault("type", "");
+        return type == "none"
+            ? type
+            : throw new InvalidCommandLineException($"-display {text}: unsupported display '{type}': only 'none' is supported");
+    }
+
+    /// <summary><c>-name [guest=]NAME[,process=...][,debug-threads=on|off]</c>: the guest name.</summary>
+    public static string? ParseName(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        IReadOnlyDictionary<string, string> values = QemuOptionList.Parse("-name", text, "guest", NameKeys);
+        if (values.TryGetValue("debug-threads", out string? debugThreads))
+        {
+            QemuOptionList.ParseBoolean("-name", text, "debug-threads", debugThreads);
+        }
+
+        return values.GetValueOrDefault("guest");
+    }
+
+    /// <summary><c>-pidfile FILE</c>.</summary>
+    public static string? ParsePidFile(string? text) =>
+        text is { Length: 0 } ? throw new InvalidCommandLineException("-pidfile: the file name is empty") : text;
+
+    /// <summary><c>-qmp unix:PATH,server=on[,wait=off]</c> (also <c>server,nowait</c>); only UNIX server sockets.</summary>
+    public static QmpSocketOptions ParseQmp(string text)
+    {
+        if (!text.StartsWith(UnixPrefix, StringComparison.Ordinal))
+        {
+            throw new InvalidCommandLineException(
+                $"-qmp {text}: unsupported character device: only unix: sockets are supported (e.g. unix:/tmp/qmp.sock,server=on,wait=off)");
+        }
+
+        IReadOnlyDictionary<string, string> values =
+            QemuOptionList.Parse("-qmp", text[UnixPrefix.Length..], "path", UnixSocketKeys);
+        string path = values.GetValueOrDefault("path", "");
+        if (path.Length == 0)
+        {
+            throw new InvalidCommandLineException($"-qmp {text}: the socket path is empty");
+        }
+
+        bool server = values.TryGetValue("server", out string? serverText)
+            && QemuOptionList.ParseBoolean("-qmp", text, "server", serverText);
+        if (!server)
+        {
+            throw new InvalidCommandLineException(
+                $"-qmp {text}: only listening sockets are supported: add ',server=on,wait=off'");
+        }
+
+        bool wait = !values.TryGetValue("wait", out string? waitText) || QemuOptionList.ParseBoolean("-qmp", text, "wait", waitText);
+        return new QmpSocketOptions(path, wait);
+    }
+}
