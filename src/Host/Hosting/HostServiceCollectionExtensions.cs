@@ -1,0 +1,35 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using MiniVmm.Host.CommandLine;
+using MiniVmm.Host.Qmp;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Host.Hosting;
+
+/// <summary>Registers everything a <c>minivmm run</c> process is made of.</summary>
+public static class HostServiceCollectionExtensions
+{
+    /// <summary>Adds the clock, console logging to stderr, the VM, QMP and the runner for <paramref name="options"/>.</summary>
+    public static IServiceCollection AddMiniVmmHost(this IServiceCollection services, VmOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddLogging(logging => logging
+            .SetMinimumLevel(LogLevel.Information)
+            .AddSimpleConsole(console =>
+            {
+                console.SingleLine = true;
+                console.ColorBehavior = LoggerColorBehavior.Disabled;
+            })
+            .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace));
+        services.AddSingleton(provider => new VirtualMachine(
+            provider.GetRequiredService<TimeProvider>(),
+            RunState.Prelaunch,
+            logger: provider.GetRequiredService<ILogger<VirtualMachine>>()));
+        services.AddSingleton<ShutdownLatch>();
+        services.AddSingleton<VmRunner>();
+        services.AddQmp();
+        return services;
+    }
+}
