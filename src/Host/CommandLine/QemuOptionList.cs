@@ -13,9 +13,10 @@ public static class QemuOptionList
     /// <param name="text">The option's value.</param>
     /// <param name="impliedKey">The key a leading bare value belongs to, or null.</param>
     /// <param name="knownKeys">The keys the option takes, or null to take any.</param>
+    /// <param name="shownValue">The option's whole value for error messages, when <paramref name="text"/> is only part of it.</param>
     /// <exception cref="InvalidCommandLineException">An unknown or empty key.</exception>
     public static IReadOnlyDictionary<string, string> Parse(
-        string option, string text, string? impliedKey, IReadOnlyCollection<string>? knownKeys)
+        string option, string text, string? impliedKey, IReadOnlyCollection<string>? knownKeys, string? shownValue = null)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         int position = 0;
@@ -50,7 +51,7 @@ public static class QemuOptionList
 
             if (key.Length == 0 || (knownKeys is not null && !knownKeys.Contains(key)))
             {
-                throw new InvalidCommandLineException($"{option} {text}: Invalid parameter '{key}'");
+                throw new InvalidCommandLineException($"{option} {shownValue ?? text}: Invalid parameter '{key}'");
             }
 
             values[key] = value;

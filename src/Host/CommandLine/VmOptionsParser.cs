@@ -116,7 +116,7 @@ public static class VmOptionsParser
         }
 
         IReadOnlyDictionary<string, string> values =
-            QemuOptionList.Parse("-qmp", text[UnixPrefix.Length..], "path", UnixSocketKeys);
+            QemuOptionList.Parse("-qmp", text[UnixPrefix.Length..], "path", UnixSocketKeys, shownValue: text);
         string path = values.GetValueOrDefault("path", "");
         if (path.Length == 0)
         {

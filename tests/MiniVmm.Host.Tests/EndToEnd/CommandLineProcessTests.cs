@@ -1,0 +1,55 @@
+using MiniVmm.Host.Tests.Support;
+
+namespace MiniVmm.Host.Tests.EndToEnd;
+
+/// <summary>Command-line errors of a real <c>minivmm</c> process, and the demo.</summary>
+[TestFixture]
+public sealed class CommandLineProcessTests
+{
+    [Test]
+    public async Task Unknown_option_exits_1_naming_it()
+    {
+        await using MiniVmmProcess vm = MiniVmmProcess.Start("run", "-M", "none", "-frobnicate", "yes");
+
+        Assert.That(await vm.WaitForExitAsync(), Is.EqualTo(1));
+        Assert.That(vm.Stderr, Does.Contain("-frobnicate"));
+    }
+
+    [Test]
+    public async Task Bad_memory_size_exits_1_with_a_clear_error()
+    {
+        await using MiniVmmProcess vm = MiniVmmProcess.Start("run", "-m", "lots", "-S");
+
+        Assert.That(await vm.WaitForExitAsync(), Is.EqualTo(1));
+        Assert.That(vm.Stderr, Does.Contain("-m lots").And.Contain("Parameter 'size'"));
+    }
+
+    [Test]
+    public async Task Unsupported_machine_is_named()
+    {
+        await using MiniVmmProcess vm = MiniVmmProcess.Start("run", "-M", "pc", "-S");
+
+        Assert.That(await vm.WaitForExitAsync(), Is.EqualTo(1));
+        Assert.That(vm.Stderr, Does.Contain("'pc'"));
+    }
+
+    [Test]
+    public async Task Non_unix_qmp_is_an_error()
+    {
+        await using MiniVmmProcess vm = MiniVmmProcess.Start("run", "-S", "-qmp", "tcp:127.0.0.1:4444,server,nowait");
+
+        Assert.That(await vm.WaitForExitAsync(), Is.EqualTo(1));
+        Assert.That(vm.Stderr, Does.Contain("only unix: sockets"));
+    }
+
+    [Test]
+    public async Task Demo_drives_a_child_and_exits_0()
+    {
+        await using MiniVmmProcess demo = MiniVmmProcess.Start("demo");
+
+        int exitCode = await demo.WaitForExitAsync();
+
+        Assert.That(exitCode, Is.EqualTo(0), $"stdout:\n{demo.Stdout}\nstderr:\n{demo.Stderr}");
+        Assert.That(demo.Stdout, Does.Contain("not built yet").And.Contain("query-status -> paused"));
+    }
+}
