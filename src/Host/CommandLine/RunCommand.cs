@@ -12,14 +12,14 @@ namespace MiniVmm.Host.CommandLine;
 /// </summary>
 public sealed class RunCommand : Command
 {
-    private readonly Option<string[]> _machine = Repeatable("-machine", "select the machine (only 'none')", "-M", "--machine");
-    private readonly Option<string[]> _memory = Repeatable("-m", "guest RAM size: a bare number is MiB; suffixes K, M, G, T");
+    private readonly Option<string[]> _machine = Repeatable("-machine", "TYPE[,PROP=VALUE...]", "select the machine (only 'none')", "-M", "--machine");
+    private readonly Option<string[]> _memory = Repeatable("-m", "[size=]SIZE", "guest RAM size: a bare number is MiB; suffixes K, M, G, T");
     private readonly Option<bool> _startPaused = new("-S") { Description = "do not start the VM: stay in prelaunch until 'cont'" };
     private readonly Option<bool> _noDefaults = new("-nodefaults", "--nodefaults") { Description = "create no default devices" };
-    private readonly Option<string[]> _display = Repeatable("-display", "display type (only 'none')", "--display");
-    private readonly Option<string[]> _name = Repeatable("-name", "the guest's name: NAME or guest=NAME", "--name");
-    private readonly Option<string[]> _pidFile = Repeatable("-pidfile", "write the process id to FILE", "--pidfile");
-    private readonly Option<string[]> _qmp = Repeatable("-qmp", "QMP socket: unix:PATH,server=on,wait=off", "--qmp");
+    private readonly Option<string[]> _display = Repeatable("-display", "TYPE", "display type (only 'none')", "--display");
+    private readonly Option<string[]> _name = Repeatable("-name", "[guest=]NAME", "the guest's name", "--name");
+    private readonly Option<string[]> _pidFile = Repeatable("-pidfile", "FILE", "write the process id to FILE, removed on exit", "--pidfile");
+    private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
 
     /// <summary>Declares the options.</summary>
     public RunCommand()
@@ -49,10 +49,11 @@ public sealed class RunCommand : Command
         Qmp = parseResult.GetValue(_qmp) ?? [],
     };
 
-    private static Option<string[]> Repeatable(string name, string description, params string[] aliases) =>
+    private static Option<string[]> Repeatable(string name, string valueSyntax, string description, params string[] aliases) =>
         new(name, aliases)
         {
             Description = description,
+            HelpName = valueSyntax,
             AllowMultipleArgumentsPerToken = false,
             Arity = ArgumentArity.OneOrMore,
         };

@@ -261,6 +261,42 @@ public sealed class QmpServerProcessTests
             "{\"QMP\": {\"version\": {\"qemu\": {\"major\": 7, \"minor\": 2, \"micro\": 0}, \"package\": \"MiniVmm 0.1\"}, \"capabilities\": []}}\r\n"));
     }
 
+    [Test]
+    public async Task A_client_that_never_reads_does_not_block_the_vm()
+    {
+        await using MiniVmmProcess vm = await StartPausedAsync();
+        await using QmpClient silent = await QmpClient.ConnectAndNegotiateAsync(_socket);
+        using var deaf = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await deaf.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(_socket));
+        await deaf.SendAsync("{\"execute\":\"qmp_capabilities\"}\n"u8.ToArray(), System.Net.Sockets.SocketFlags.None);
+        await using QmpClient driver = await QmpClient.ConnectAndNegotiateAsync(_socket);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 1500; i++)
+        {
+            await driver.ExecuteAsync("cont");
+            await driver.ExecuteAsync("stop");
+        }
+
+        Assert.That(await StatusAsync(driver), Is.EqualTo("paused"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(60)));
+        await silent.WaitForEventAsync("STOP");
+    }
+
+    [Test]
+    public async Task Wait_on_starts_the_vm_once_a_client_connects()
+    {
+        MiniVmmProcess vm = MiniVmmProcess.Start("run", "-qmp", $"unix:{_socket},server=on");
+        await using (vm)
+        {
+            await vm.WaitForFileAsync(_socket);
+            await using QmpClient client = await ConnectWhenListeningAsync(vm);
+            await client.ExecuteAsync("qmp_capabilities");
+
+            Assert.That(await StatusAsync(client), Is.EqualTo("running"));
+        }
+    }
+
     private static async Task<string?> StatusAsync(QmpClient client) =>
         (await client.ExecuteAsync("query-status"))["return"]?["status"]?.GetValue<string>();
 

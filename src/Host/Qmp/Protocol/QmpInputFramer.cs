@@ -17,7 +17,9 @@ public sealed class QmpInputFramer
     private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 256 };
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 256 };
 
-    private byte[] _buffer = new byte[4096];
+    private const int InitialBufferBytes = 4096;
+
+    private byte[] _buffer = new byte[InitialBufferBytes];
     private int _start;
     private int _end;
     private bool _discardingLine;
@@ -186,6 +188,10 @@ public sealed class QmpInputFramer
         if (_start == _end)
         {
             _start = _end = 0;
+            if (_buffer.Length > InitialBufferBytes * 16)
+            {
+                _buffer = new byte[InitialBufferBytes];
+            }
         }
         else if (_start > 0)
         {
