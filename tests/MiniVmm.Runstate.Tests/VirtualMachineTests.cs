@@ -218,6 +218,22 @@ public sealed class VirtualMachineTests
     }
 
     [Test]
+    public void ARejectedStopOfASuspendedVmLeavesNoTrace()
+    {
+        VirtualMachine reference = CreateVm(RunState.Suspended);
+        reference.Locked(v => v.Start());
+
+        VirtualMachine vm = CreateVm(RunState.Suspended);
+        Assert.That(
+            () => vm.Locked(v => v.Stop(RunState.Debug)),
+            Throws.TypeOf<InvalidRunStateTransitionException>());
+        Assert.That(vm.State, Is.EqualTo(RunState.Suspended));
+        vm.Locked(v => v.Start());
+
+        Assert.That(vm.State, Is.EqualTo(reference.State), "the rejected stop changed what a later start does");
+    }
+
+    [Test]
     public void StartIntoAForbiddenStateThrowsBeforeAnythingHappens()
     {
         VirtualMachine vm = CreateVm(RunState.InternalError);
