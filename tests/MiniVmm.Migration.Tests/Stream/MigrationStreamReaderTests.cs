@@ -143,6 +143,25 @@ public sealed class MigrationStreamReaderTests
     }
 
     [Test]
+    public void SetErrorStopsReadsEvenWithBytesBuffered()
+    {
+        var transport = new ScriptedReadStream(Pattern(100));
+        using var reader = new MigrationStreamReader(transport);
+        reader.GetBe32();
+        var cancel = new OperationCanceledException("migration cancelled");
+
+        reader.SetError(cancel);
+
+        var thrown = Assert.Throws<MigrationStreamException>(() => reader.GetByte());
+        Assert.That(thrown!.InnerException, Is.SameAs(cancel));
+        Assert.That(thrown.Offset, Is.EqualTo(4));
+        Assert.That(() => reader.PeekByte(), Throws.InstanceOf<MigrationStreamException>());
+        Assert.That(() => reader.Peek(1), Throws.InstanceOf<MigrationStreamException>());
+        Assert.That(() => reader.ReadExactly(new byte[2]), Throws.InstanceOf<MigrationStreamException>());
+        Assert.That(transport.RequestSizes, Has.Count.EqualTo(1));
+    }
+
+    [Test]
     public void TransportExceptionsAreWrappedWithTheOffsetAndSticky()
     {
         byte[] data = Pattern(10_000);
