@@ -115,8 +115,9 @@ public sealed partial class VirtualMachine
             return VmStateChangeResult.Unchanged;
         }
 
-        _wasSuspended = _state == RunState.Suspended;
+        bool wasSuspended = _state == RunState.Suspended;
         SetRunState(state);
+        _wasSuspended = wasSuspended;
         VmStateChangeResult result = Notify(running: false, state);
         Events.Emit("STOP");
         return result;

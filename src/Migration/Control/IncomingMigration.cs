@@ -1,0 +1,230 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Migration.Stream;
+using MiniVmm.Migration.Transport;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Migration.Control;
+
+/// <summary>
+/// The destination side of one migration (QEMU's incoming coroutine): waits for the stream,
+/// loads it with the big lock held (released while waiting for bytes), then puts the VM in
+/// the run state the stream carried in <c>globalstate</c> — started if that was running and
+/// autostart is on (no <c>-S</c>), paused with <c>-S</c>. A failure leaves the status
+/// <c>failed</c> with the error; the host decides whether the process exits (QEMU 7.2 does).
+/// </summary>
+public sealed partial class IncomingMigration : IDisposable
+{
+    private readonly SaveStateRegistry _registry;
+    private readonly VirtualMachine _vm;
+    private readonly SavevmOptions _options;
+    private readonly GlobalState? _globalState;
+    private readonly IRamTransferStatistics? _ram;
+    private readonly MigrationCapabilities _capabilities;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _startTime;
+    private int _status = (int)MigrationStatus.None;
+    private volatile Exception? _error;
+    private volatile MigrationStreamReader? _reader;
+    private System.IO.Stream? _transport;
+    private Thread? _thread;
+    private long _totalTime = -1;
+    private long _lastProgressAt;
+    private long _lastOffset;
+    private int _disposed;
+
+    /// <summary>Creates the destination side for <paramref name="vm"/>, which should be in <c>inmigrate</c>.</summary>
+    public IncomingMigration(
+        SaveStateRegistry registry,
+        VirtualMachine vm,
+        SavevmOptions options,
+        MigrationCapabilities capabilities,
+        GlobalState? globalState = null,
+        IRamTransferStatistics? ram = null,
+        ILogger? logger = null)
+    {
+        _registry = registry;
+        _vm = vm;
+        _options = options;
+        _capabilities = capabilities;
+        _globalState = globalState;
+        _ram = ram;
+        _logger = logger ?? NullLogger.Instance;
+        _startTime = NowMs();
+        _lastProgressAt = _startTime;
+    }
+
+    /// <summary>The current status: none until the stream starts arriving, then active, then completed or failed.</summary>
+    public MigrationStatus Status => (MigrationStatus)Volatile.Read(ref _status);
+
+    /// <summary>Why the load failed, once it has.</summary>
+    public Exception? Error => _error;
+
+    /// <summary>Completes when the load has finished, one way or the other.</summary>
+    public Task Finished => _finished.Task;
+
+    /// <summary>Stream bytes consumed so far.</summary>
+    public long BytesReceived => _reader?.Offset ?? 0;
+
+    /// <summary>
+    /// Starts the incoming thread: <paramref name="listener"/> accepts the stream (the
+    /// <c>setup</c> event is sent as listening starts, as QEMU 7.2 does), then the load runs.
+    /// </summary>
+    public void Start(IncomingListener listener)
+    {
+        if (_thread is not null)
+        {
+            throw new InvalidOperationException("the incoming migration already started");
+        }
+
+        EmitStatus(MigrationStatus.Setup);
+        _thread = new Thread(() => Run(listener)) { Name = "incoming_migration", IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>A snapshot for <c>query-migrate</c> on the destination, with progress while loading.</summary>
+    public MigrationInfo Snapshot()
+    {
+        MigrationStatus status = Status;
+        long now = NowMs();
+        long offset = BytesReceived;
+        if (offset != _lastOffset)
+        {
+            _lastOffset = offset;
+            _lastProgressAt = now;
+        }
+
+        return status switch
+        {
+            MigrationStatus.None => MigrationInfo.NotStarted,
+            MigrationStatus.Failed => new MigrationInfo(status, ErrorDescription: _error?.Message),
+            MigrationStatus.Completed => new MigrationInfo(status, TotalTime: _totalTime, Ram: _ram?.Snapshot()),
+            _ => new MigrationInfo(status, TotalTime: now - _startTime, Ram: _ram?.Snapshot()) with
+            {
+                ErrorDescription = now - _lastProgressAt > 10_000
+                    ? $"no data from the source for {(now - _lastProgressAt) / 1000} s ({offset} bytes received)"
+                    : null,
+            },
+        };
+    }
+
+    private void Run(IncomingListener listener)
+    {
+        try
+        {
+            _transport = listener.Accept(_cancel.Token);
+            using BigLock.Scope _ = _vm.Bql.Acquire();
+            SetStatus(MigrationStatus.None, MigrationStatus.Active);
+            _globalState?.ResetReceived();
+            using var reader = new MigrationStreamReader(new BigLockYieldingStream(_transport, _vm.Bql, leaveOpen: true));
+            _reader = reader;
+            var loader = new SaveStateLoader(_registry, _options, _vm.Bql, _logger);
+            LoadResult result = loader.Load(reader);
+            LogLoaded(result.BytesRead, result.Sections);
+            EnterReceivedRunState();
+            _totalTime = NowMs() - _startTime;
+            SetStatus(MigrationStatus.Active, MigrationStatus.Completed);
+        }
+        catch (Exception error)
+        {
+            _error = error;
+            LogFailed(error, error.Message);
+            if (!SetStatus(MigrationStatus.Active, MigrationStatus.Failed))
+            {
+                SetStatus(MigrationStatus.None, MigrationStatus.Failed);
+            }
+        }
+        finally
+        {
+            try
+            {
+                _transport?.Dispose();
+            }
+            catch (Exception error) when (error is IOException or ObjectDisposedException)
+            {
+                // The stream is loaded (or the load failed already): nothing more to learn from it.
+            }
+
+            listener.Dispose();
+            _finished.TrySetResult();
+        }
+    }
+
+    /// <summary>QEMU's destination run-state decision after a successful load. Big lock held.</summary>
+    private void EnterReceivedRunState()
+    {
+        RunState? received = _globalState?.ReceivedState;
+        if (received is null or RunState.Running)
+        {
+            if (_vm.Autostart)
+            {
+                _vm.Start().ThrowIfFailed();
+            }
+            else
+            {
+                _vm.SetRunState(RunState.Paused);
+            }
+        }
+        else
+        {
+            _vm.SetRunState(received.Value);
+        }
+    }
+
+    private bool SetStatus(MigrationStatus from, MigrationStatus to)
+    {
+        if (Interlocked.CompareExchange(ref _status, (int)to, (int)from) != (int)from)
+        {
+            return false;
+        }
+
+        EmitStatus(to);
+        return true;
+    }
+
+    private void EmitStatus(MigrationStatus status)
+    {
+        if (_capabilities.IsEnabled(MigrationCapabilities.Events))
+        {
+            _vm.Events.Emit("MIGRATION", new() { ["status"] = status.ToQapiName() });
+        }
+    }
+
+    private long NowMs() => _vm.Time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _cancel.Cancel();
+        try
+        {
+            _transport?.Dispose();
+        }
+        catch (Exception error) when (error is IOException or ObjectDisposedException)
+        {
+            // Closing only to wake the loader.
+        }
+
+        if (_thread is { } thread && thread != Thread.CurrentThread)
+        {
+            thread.Join();
+        }
+
+        _cancel.Dispose();
+    }
+
+    [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "incoming migration loaded {Bytes} bytes in {Sections} sections")]
+    private partial void LogLoaded(long bytes, int sections);
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Error, Message = "load of migration failed: {Reason}")]
+    private partial void LogFailed(Exception error, string reason);
+}

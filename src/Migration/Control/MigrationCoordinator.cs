@@ -1,0 +1,243 @@
+using System.Collections.Immutable;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Migration.Transport;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Migration.Control;
+
+/// <summary>
+/// The VM's migration state (QEMU's <c>MigrationState</c> object): parameters and
+/// capabilities, blockers, the current outgoing session and the incoming side. QMP commands
+/// call it with the big lock held.
+/// </summary>
+public sealed class MigrationCoordinator : IDisposable
+{
+    private readonly SaveStateRegistry _registry;
+    private readonly VirtualMachine _vm;
+    private readonly SavevmOptions _options;
+    private readonly GlobalState? _globalState;
+    private readonly IRamTransferStatistics? _ram;
+    private readonly ILoggerFactory _loggers;
+    private readonly object _gate = new();
+    private ImmutableList<string> _blockers = [];
+    private MigrationParameters _parameters = new();
+    private MigrationCapabilities _capabilities = MigrationCapabilities.None;
+    private MigrationSession? _outgoing;
+    private IncomingMigration? _incoming;
+    private int _disposed;
+
+    /// <summary>Creates the coordinator.</summary>
+    public MigrationCoordinator(
+        SaveStateRegistry registry,
+        VirtualMachine vm,
+        SavevmOptions options,
+        GlobalState? globalState = null,
+        IRamTransferStatistics? ram = null,
+        ILoggerFactory? loggers = null)
+    {
+        _registry = registry;
+        _vm = vm;
+        _options = options;
+        _globalState = globalState;
+        _ram = ram;
+        _loggers = loggers ?? NullLoggerFactory.Instance;
+    }
+
+    /// <summary>The parameters the next (and the current) migration uses.</summary>
+    public MigrationParameters Parameters => Volatile.Read(ref _parameters);
+
+    /// <summary>The capabilities the next migration uses.</summary>
+    public MigrationCapabilities Capabilities => Volatile.Read(ref _capabilities);
+
+    /// <summary>The latest outgoing migration, running or finished.</summary>
+    public MigrationSession? Outgoing => _outgoing;
+
+    /// <summary>The incoming migration, once one was started.</summary>
+    public IncomingMigration? Incoming => _incoming;
+
+    /// <summary>Resolves <c>fd:NAME</c> URIs (set by the host's <c>getfd</c> support).</summary>
+    public Func<string, System.IO.Stream>? PassedDescriptors { get; set; }
+
+    /// <summary>Whether an outgoing or incoming migration is under way.</summary>
+    /// <remarks>An outgoing session counts until its thread has cleaned up, not just until its status is final.</remarks>
+    public bool IsRunning =>
+        (_outgoing is { } outgoing && !outgoing.Finished.IsCompleted)
+        || (_incoming is { } incoming && !incoming.Finished.IsCompleted);
+
+    /// <summary>Adds a reason that blocks migration until the result is disposed (QEMU's migration blockers).</summary>
+    public IDisposable AddBlocker(string reason)
+    {
+        ImmutableInterlocked.Update(ref _blockers, list => list.Add(reason));
+        return new Blocker(this, reason);
+    }
+
+    /// <summary>Why a migration would be refused now: unmigratable devices, then blockers (<c>blocked-reasons</c>).</summary>
+    public IReadOnlyList<string> BlockedReasons =>
+        _registry.Entries.Where(e => e.Vmsd is { Unmigratable: true }).Select(e => $"non-migratable device: {e.IdStr}")
+            .Concat(_blockers).ToList();
+
+    /// <summary>QMP <c>migrate-set-parameters</c>: applies all or nothing; the running migration sees the change.</summary>
+    public void SetParameters(JsonObject changes)
+    {
+        lock (_gate)
+        {
+            MigrationParameters updated = MigrationParameterNames.Apply(Parameters, changes);
+            Volatile.Write(ref _parameters, updated);
+            _outgoing?.UpdateParameters(updated);
+        }
+    }
+
+    /// <summary>QMP <c>migrate-set-capabilities</c>; refused while a migration runs.</summary>
+    public void SetCapabilities(IEnumerable<(string Name, bool State)> changes)
+    {
+        lock (_gate)
+        {
+            if (IsRunning)
+            {
+                throw new MigrationBlockedException("There's a migration process in progress");
+            }
+
+            MigrationCapabilities updated = Capabilities;
+            foreach ((string name, bool state) in changes)
+            {
+                updated = updated.With(name, state);
+            }
+
+            Volatile.Write(ref _capabilities, updated);
+        }
+    }
+
+    /// <summary>
+    /// QMP <c>migrate</c>: QEMU's checks in order (migration running, waiting for an incoming
+    /// migration, already migrated, blockers, save_prepare), then a new session whose thread
+    /// connects to <paramref name="uri"/> and runs. Big lock held.
+    /// </summary>
+    public MigrationSession StartOutgoing(string uri)
+    {
+        _vm.Bql.AssertHeld();
+        lock (_gate)
+        {
+            if (IsRunning)
+            {
+                throw new MigrationBlockedException("There's a migration process in progress");
+            }
+
+            if (_vm.State == RunState.InMigrate)
+            {
+                throw new MigrationBlockedException("Guest is waiting for an incoming migration");
+            }
+
+            if (_vm.State == RunState.PostMigrate)
+            {
+                throw new MigrationBlockedException("Can't migrate the vm that was paused due to previous migration");
+            }
+
+            foreach (SaveStateEntry entry in _registry.Entries)
+            {
+                if (entry.Vmsd is { Unmigratable: true })
+                {
+                    throw new MigrationBlockedException($"State blocked by non-migratable device '{entry.IdStr}'");
+                }
+            }
+
+            if (_blockers.Count > 0)
+            {
+                throw new MigrationBlockedException(_blockers[0]);
+            }
+
+            MigrationUri parsed = MigrationUri.Parse(uri);
+            foreach (SaveStateEntry entry in _registry.Entries)
+            {
+                if (entry.Handlers is { } handlers && entry.IsActive())
+                {
+                    try
+                    {
+                        handlers.SavePrepare();
+                    }
+                    catch (Exception error)
+                    {
+                        throw new MigrationBlockedException($"{entry.IdStr}: {error.Message}", error);
+                    }
+                }
+            }
+
+            var session = new MigrationSession(
+                _registry, _vm, _options, Parameters, Capabilities, _globalState, _ram, _loggers.CreateLogger<MigrationSession>());
+            _outgoing = session;
+            Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
+            session.Start(cancel => OutgoingTransport.Connect(parsed, descriptors, cancel));
+            return session;
+        }
+    }
+
+    /// <summary>
+    /// <c>-incoming URI</c> or QMP <c>migrate-incoming</c>: starts listening at once and loads
+    /// the stream on its own thread. The VM must be in <c>inmigrate</c>. Big lock held.
+    /// </summary>
+    public IncomingMigration StartIncoming(string uri)
+    {
+        lock (_gate)
+        {
+            if (_incoming is not null)
+            {
+                throw new MigrationBlockedException("The incoming migration has already been started");
+            }
+
+            if (_vm.State != RunState.InMigrate)
+            {
+                throw new MigrationBlockedException("'-incoming' was not specified on the command line");
+            }
+
+            MigrationUri parsed = MigrationUri.Parse(uri);
+            IncomingListener listener = IncomingListener.Listen(parsed, PassedDescriptors);
+            var incoming = new IncomingMigration(
+                _registry, _vm, _options, Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>());
+            _incoming = incoming;
+            incoming.Start(listener);
+            return incoming;
+        }
+    }
+
+    /// <summary>QMP <c>migrate_cancel</c>: cancels a running outgoing migration; does nothing otherwise (as 7.2).</summary>
+    public void Cancel() => _outgoing?.Cancel();
+
+    /// <summary>QMP <c>query-migrate</c>: the outgoing migration if there was one, else the incoming one.</summary>
+    public MigrationInfo Query()
+    {
+        if (_outgoing is { } outgoing)
+        {
+            return outgoing.Snapshot();
+        }
+
+        return _incoming?.Snapshot() ?? MigrationInfo.NotStarted;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _incoming?.Dispose();
+        _outgoing?.Dispose();
+    }
+
+    private sealed class Blocker(MigrationCoordinator owner, string reason) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                ImmutableInterlocked.Update(ref owner._blockers, list => list.Remove(reason));
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+namespace MiniVmm.Migration.Control;
+
+/// <summary>
+/// Migration parameters with QEMU 7.2's names (in <see cref="MigrationParameterNames"/>) and
+/// defaults. MiniVmm acts on <see cref="MaxBandwidth"/> and <see cref="DowntimeLimit"/>; the
+/// others are accepted, validated and reported so that scripts written for QEMU work.
+/// </summary>
+public sealed record MigrationParameters
+{
+    /// <summary>Bytes per second the source may send; 0 means unlimited. QEMU's default is 128 MiB/s.</summary>
+    public long MaxBandwidth { get; init; } = 128L << 20;
+
+    /// <summary>The longest pause of the guest the switchover may cause, in milliseconds.</summary>
+    public long DowntimeLimit { get; init; } = 300;
+
+    /// <summary><c>announce-initial</c>, ms.</summary>
+    public long AnnounceInitial { get; init; } = 50;
+
+    /// <summary><c>announce-max</c>, ms.</summary>
+    public long AnnounceMax { get; init; } = 550;
+
+    /// <summary><c>announce-rounds</c>.</summary>
+    public long AnnounceRounds { get; init; } = 5;
+
+    /// <summary><c>announce-step</c>, ms.</summary>
+    public long AnnounceStep { get; init; } = 100;
+
+    /// <summary><c>throttle-trigger-threshold</c>, percent.</summary>
+    public long ThrottleTriggerThreshold { get; init; } = 50;
+
+    /// <summary><c>cpu-throttle-initial</c>, percent.</summary>
+    public long CpuThrottleInitial { get; init; } = 20;
+
+    /// <summary><c>cpu-throttle-increment</c>, percent.</summary>
+    public long CpuThrottleIncrement { get; init; } = 10;
+
+    /// <summary><c>cpu-throttle-tailslow</c>.</summary>
+    public bool CpuThrottleTailslow { get; init; }
+
+    /// <summary><c>max-cpu-throttle</c>, percent.</summary>
+    public long MaxCpuThrottle { get; init; } = 99;
+
+    /// <summary><c>x-checkpoint-delay</c>, ms.</summary>
+    public long XCheckpointDelay { get; init; } = 20000;
+
+    /// <summary><c>max-postcopy-bandwidth</c>, bytes per second (0 = unlimited).</summary>
+    public long MaxPostcopyBandwidth { get; init; }
+
+    /// <summary><c>multifd-channels</c>.</summary>
+    public long MultifdChannels { get; init; } = 2;
+
+    /// <summary><c>xbzrle-cache-size</c>, bytes.</summary>
+    public long XbzrleCacheSize { get; init; } = 64L << 20;
+
+    /// <summary>Bytes the rate limiter allows per 100 ms window (0 = unlimited).</summary>
+    public long BytesPerWindow => MaxBandwidth <= 0 ? 0 : Math.Max(1, MaxBandwidth / 10);
+}

@@ -1,0 +1,607 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Migration.Stream;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Migration.Control;
+
+/// <summary>
+/// One outgoing migration: its parameters, capabilities, statistics, error and cancellation,
+/// and the migration thread that runs it (QEMU's <c>migration_thread</c>): connect, header and
+/// setup, iterate while the pending data exceeds what the measured bandwidth moves within the
+/// downtime limit, then stop the VM (<c>finish-migrate</c>), complete, and leave the source in
+/// <c>postmigrate</c>. A failure or cancel restarts the source if it was running, with its
+/// memory intact. Status changes emit <c>MIGRATION</c> events when the <c>events</c>
+/// capability is on.
+/// </summary>
+public sealed partial class MigrationSession : IDisposable
+{
+    private const int WindowMilliseconds = 100;
+
+    private readonly SaveStateRegistry _registry;
+    private readonly VirtualMachine _vm;
+    private readonly SavevmOptions _savevm;
+    private readonly MigrationCapabilities _capabilities;
+    private readonly GlobalState? _globalState;
+    private readonly IRamTransferStatistics? _ram;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _continue = new(0);
+    private readonly long _startTime;
+
+    private MigrationParameters _parameters;
+    private int _status = (int)MigrationStatus.None;
+    private volatile Exception? _error;
+    private volatile MigrationStreamWriter? _stream;
+    private System.IO.Stream? _transport;
+    private Thread? _thread;
+
+    private long _setupTime = -1;
+    private long _downtimeStart;
+    private long _downtime = -1;
+    private long _totalTime = -1;
+    private long _expectedDowntime;
+    private long _threshold;
+    private long _iterationStart;
+    private long _iterationInitialBytes;
+    private double _mbps;
+    private long _pagesPerSecond;
+    private long _passes;
+    private bool _vmWasLive;
+    private RunState? _stateBeforeSwitchover;
+    private int _disposed;
+
+    /// <summary>
+    /// Creates the session (QEMU's <c>migrate_init</c>): status none → setup, start time taken.
+    /// </summary>
+    public MigrationSession(
+        SaveStateRegistry registry,
+        VirtualMachine vm,
+        SavevmOptions savevm,
+        MigrationParameters parameters,
+        MigrationCapabilities capabilities,
+        GlobalState? globalState = null,
+        IRamTransferStatistics? ram = null,
+        ILogger? logger = null)
+    {
+        _registry = registry;
+        _vm = vm;
+        _savevm = savevm;
+        _parameters = parameters;
+        _capabilities = capabilities;
+        _globalState = globalState;
+        _ram = ram;
+        _time = vm.Time;
+        _logger = logger ?? NullLogger.Instance;
+        _startTime = NowMs();
+        _expectedDowntime = parameters.DowntimeLimit;
+        SetStatus(MigrationStatus.None, MigrationStatus.Setup);
+    }
+
+    /// <summary>The current status.</summary>
+    public MigrationStatus Status => (MigrationStatus)Volatile.Read(ref _status);
+
+    /// <summary>Why the migration failed, once it has.</summary>
+    public Exception? Error => _error;
+
+    /// <summary>Completes when the migration thread has finished and cleaned up.</summary>
+    public Task Finished => _finished.Task;
+
+    /// <summary>The parameters in force; changing max-bandwidth applies at once.</summary>
+    public MigrationParameters Parameters => Volatile.Read(ref _parameters);
+
+    /// <summary>
+    /// Starts the migration thread. <paramref name="connect"/> opens the transport on that
+    /// thread (a failure there moves setup → failed, as QEMU's asynchronous connect does).
+    /// </summary>
+    public void Start(Func<CancellationToken, System.IO.Stream> connect)
+    {
+        if (_thread is not null)
+        {
+            throw new InvalidOperationException("the migration thread already started");
+        }
+
+        _thread = new Thread(() => Run(connect)) { Name = "live_migration", IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>Applies new parameters; the bandwidth limit takes effect for the next window.</summary>
+    public void UpdateParameters(MigrationParameters parameters)
+    {
+        Volatile.Write(ref _parameters, parameters);
+        if (_stream is { } stream && Status != MigrationStatus.Device)
+        {
+            stream.RateLimitBytes = parameters.BytesPerWindow;
+        }
+    }
+
+    /// <summary>
+    /// QMP <c>migrate_cancel</c>: moves a running migration to cancelling and shuts the
+    /// transport so that pending writes fail; the thread then restarts the VM and cleans up.
+    /// </summary>
+    public void Cancel()
+    {
+        while (true)
+        {
+            MigrationStatus current = Status;
+            if (!current.IsRunning() || current == MigrationStatus.Cancelling)
+            {
+                break;
+            }
+
+            if (SetStatus(current, MigrationStatus.Cancelling))
+            {
+                break;
+            }
+        }
+
+        if (Status == MigrationStatus.Cancelling)
+        {
+            _cancel.Cancel();
+            _continue.Release();
+            ShutdownTransport();
+        }
+    }
+
+    /// <summary>
+    /// QMP <c>migrate-continue</c>: lets a migration paused in <c>pre-switchover</c> go on.
+    /// </summary>
+    public void Continue(MigrationStatus expected)
+    {
+        if (Status != expected || expected != MigrationStatus.PreSwitchover)
+        {
+            throw new InvalidOperationException($"Migration not in expected state: {Status.ToQapiName()}");
+        }
+
+        _continue.Release();
+    }
+
+    /// <summary>An immutable snapshot for <c>query-migrate</c>, filled as QEMU 7.2 fills it for the status.</summary>
+    public MigrationInfo Snapshot()
+    {
+        MigrationStatus status = Status;
+        long now = NowMs();
+        switch (status)
+        {
+            case MigrationStatus.Setup:
+                return new MigrationInfo(status);
+            case MigrationStatus.Active or MigrationStatus.Cancelling or MigrationStatus.PreSwitchover
+                or MigrationStatus.Device or MigrationStatus.PostcopyActive:
+                return new MigrationInfo(
+                    status,
+                    TotalTime: now - _startTime,
+                    ExpectedDowntime: Volatile.Read(ref _expectedDowntime),
+                    SetupTime: Math.Max(0, Volatile.Read(ref _setupTime)),
+                    Ram: _ram?.Snapshot(),
+                    Mbps: Volatile.Read(ref _mbps),
+                    PagesPerSecond: Volatile.Read(ref _pagesPerSecond),
+                    Passes: (int)Volatile.Read(ref _passes));
+            case MigrationStatus.Completed:
+                return new MigrationInfo(
+                    status,
+                    TotalTime: _totalTime,
+                    Downtime: _downtime,
+                    SetupTime: Math.Max(0, _setupTime),
+                    Ram: _ram?.Snapshot(),
+                    Mbps: _mbps,
+                    PagesPerSecond: _pagesPerSecond,
+                    Passes: (int)_passes);
+            case MigrationStatus.Failed:
+                return new MigrationInfo(status, ErrorDescription: _error?.Message);
+            default:
+                return new MigrationInfo(status);
+        }
+    }
+
+    private void Run(Func<CancellationToken, System.IO.Stream> connect)
+    {
+        SaveStateWriter? writer = null;
+        long threadStart = NowMs();
+        try
+        {
+            _transport = connect(_cancel.Token);
+            var stream = new MigrationStreamWriter(_transport, leaveOpen: true);
+            _stream = stream;
+            stream.RateLimitBytes = Parameters.BytesPerWindow;
+            if (_cancel.IsCancellationRequested)
+            {
+                ShutdownTransport();
+            }
+
+            writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger);
+            _iterationStart = NowMs();
+            _iterationInitialBytes = 0;
+            RunSetupPhase(writer);
+            CheckPasses();
+            Volatile.Write(ref _setupTime, NowMs() - threadStart);
+            SetStatus(MigrationStatus.Setup, MigrationStatus.Active);
+
+            while (Status == MigrationStatus.Active)
+            {
+                if (!stream.IsRateLimited && IterateOnce(writer, stream))
+                {
+                    break;
+                }
+
+                if (DetectError(stream))
+                {
+                    break;
+                }
+
+                WaitForRateWindow(stream);
+            }
+
+            DetectError(stream);
+        }
+        catch (Exception error)
+        {
+            Fail(error);
+        }
+        finally
+        {
+            FinishAndCleanUp(writer);
+        }
+    }
+
+    private void RunSetupPhase(SaveStateWriter writer)
+    {
+        if (_savevm.Target == WireTarget.QemuMaster)
+        {
+            using BigLock.Scope _ = _vm.Bql.Acquire();
+            writer.WriteHeader();
+            writer.Setup();
+        }
+        else
+        {
+            writer.WriteHeader();
+            writer.Setup();
+        }
+    }
+
+    /// <summary>One round of <c>migration_iteration_run</c>; true when the loop should end.</summary>
+    private bool IterateOnce(SaveStateWriter writer, MigrationStreamWriter stream)
+    {
+        long threshold = Volatile.Read(ref _threshold);
+        ulong pending = writer.PendingEstimate().Total;
+        if (pending < (ulong)threshold || threshold == 0 && pending == 0)
+        {
+            pending = writer.PendingExact().Total;
+            CheckPasses();
+        }
+
+        if (pending <= (ulong)threshold)
+        {
+            Complete(writer, stream);
+            return true;
+        }
+
+        writer.Iterate();
+        return false;
+    }
+
+    private void Complete(SaveStateWriter writer, MigrationStreamWriter stream)
+    {
+        using (_vm.Bql.Acquire())
+        {
+            _downtimeStart = NowMs();
+            _vmWasLive = _vm.IsLive;
+            _stateBeforeSwitchover = _vm.State;
+            _globalState?.Store(_vm.State);
+            VmStateChangeResult stopped = _vm.StopForceState(RunState.FinishMigrate);
+            stopped.ThrowIfFailed();
+
+            if (_capabilities.IsEnabled(MigrationCapabilities.PauseBeforeSwitchover))
+            {
+                PauseBeforeSwitchover();
+            }
+
+            stream.RateLimitBytes = 0;
+            writer.CompletePrecopy();
+        }
+
+        CheckPasses();
+        if (stream.Error is { } error)
+        {
+            throw error;
+        }
+
+        long end = NowMs();
+        Volatile.Write(ref _downtime, end - _downtimeStart);
+        FinishTotals(stream, end);
+        MigrationStatus from = Status;
+        if (from is MigrationStatus.Active or MigrationStatus.Device)
+        {
+            SetStatus(from, MigrationStatus.Completed);
+        }
+    }
+
+    private void PauseBeforeSwitchover()
+    {
+        if (!SetStatus(MigrationStatus.Active, MigrationStatus.PreSwitchover))
+        {
+            throw new OperationCanceledException("the migration was cancelled before switchover");
+        }
+
+        using (_vm.Bql.ReleaseTemporarily())
+        {
+            _continue.Wait(_cancel.Token);
+        }
+
+        if (!SetStatus(MigrationStatus.PreSwitchover, MigrationStatus.Device))
+        {
+            throw new OperationCanceledException("the migration was cancelled before switchover");
+        }
+    }
+
+    private void FinishTotals(MigrationStreamWriter stream, long end)
+    {
+        long total = end - _startTime;
+        Volatile.Write(ref _totalTime, total);
+        long busy = total - Math.Max(0, _setupTime);
+        if (busy > 0)
+        {
+            Volatile.Write(ref _mbps, stream.BytesWritten * 8.0 / busy / 1000.0);
+        }
+    }
+
+    /// <summary>QEMU's <c>migration_detect_error</c>: true when the loop must end.</summary>
+    private bool DetectError(MigrationStreamWriter stream)
+    {
+        MigrationStatus status = Status;
+        if (status is MigrationStatus.Cancelling or MigrationStatus.Cancelled)
+        {
+            return true;
+        }
+
+        if (stream.Error is { } error)
+        {
+            Fail(error);
+            return true;
+        }
+
+        return status != MigrationStatus.Active;
+    }
+
+    /// <summary>QEMU's <c>migration_rate_limit</c>: account the window; sleep out its rest when over quota.</summary>
+    private void WaitForRateWindow(MigrationStreamWriter stream)
+    {
+        long now = NowMs();
+        UpdateCounters(stream, now);
+        if (!stream.IsRateLimited || stream.HasError)
+        {
+            return;
+        }
+
+        long wait = _iterationStart + WindowMilliseconds - now;
+        if (wait > 0)
+        {
+            _cancel.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(wait));
+        }
+    }
+
+    /// <summary>QEMU's <c>migration_update_counters</c>: bandwidth, threshold, mbps, expected downtime.</summary>
+    private void UpdateCounters(MigrationStreamWriter stream, long now)
+    {
+        if (now < _iterationStart + WindowMilliseconds)
+        {
+            return;
+        }
+
+        long bytes = stream.BytesWritten;
+        long transferred = bytes - _iterationInitialBytes;
+        long spent = now - _iterationStart;
+        double bandwidth = (double)transferred / spent; // bytes per ms
+        Volatile.Write(ref _threshold, (long)(bandwidth * Parameters.DowntimeLimit));
+        Volatile.Write(ref _mbps, transferred * 8.0 / (spent / 1000.0) / 1e6);
+        if (_ram?.Snapshot() is { } ram)
+        {
+            long pages = ram.Normal + ram.Duplicate;
+            Volatile.Write(ref _pagesPerSecond, (long)((pages - _pagesAtWindowStart) * 1000.0 / spent));
+            _pagesAtWindowStart = pages;
+            if (ram.DirtyPagesRate != 0 && transferred > 10000 && bandwidth > 0)
+            {
+                Volatile.Write(ref _expectedDowntime, (long)(ram.Remaining / bandwidth));
+            }
+        }
+
+        stream.StartNewRateWindow();
+        _iterationStart = now;
+        _iterationInitialBytes = bytes;
+    }
+
+    private long _pagesAtWindowStart;
+
+    private void CheckPasses()
+    {
+        if (_ram is null)
+        {
+            return;
+        }
+
+        long syncs = _ram.Snapshot().DirtySyncCount;
+        while (_passes < syncs)
+        {
+            long pass = Interlocked.Increment(ref _passes);
+            if (_capabilities.IsEnabled(MigrationCapabilities.Events))
+            {
+                _vm.Events.Emit("MIGRATION_PASS", new() { ["pass"] = pass });
+            }
+        }
+    }
+
+    private void Fail(Exception error)
+    {
+        MigrationStatus status = Status;
+        if (status is MigrationStatus.Cancelling or MigrationStatus.Cancelled || _cancel.IsCancellationRequested)
+        {
+            return;
+        }
+
+        _error ??= error;
+        LogFailed(error, error.Message);
+        while (true)
+        {
+            status = Status;
+            if (status.IsFinished() || status == MigrationStatus.Cancelling || SetStatus(status, MigrationStatus.Failed))
+            {
+                break;
+            }
+        }
+    }
+
+    private void FinishAndCleanUp(SaveStateWriter? writer)
+    {
+        try
+        {
+            using (_vm.Bql.Acquire())
+            {
+                RestoreRunState();
+                writer?.Cleanup();
+            }
+        }
+        catch (Exception error)
+        {
+            Fail(error);
+        }
+        finally
+        {
+            CloseTransport();
+            if (Status == MigrationStatus.Cancelling)
+            {
+                SetStatus(MigrationStatus.Cancelling, MigrationStatus.Cancelled);
+            }
+
+            if (_totalTime < 0)
+            {
+                Volatile.Write(ref _totalTime, NowMs() - _startTime);
+            }
+
+            _finished.TrySetResult();
+        }
+    }
+
+    /// <summary>QEMU's <c>migration_iteration_finish</c>: where the source VM goes after the loop.</summary>
+    private void RestoreRunState()
+    {
+        if (Status == MigrationStatus.Completed)
+        {
+            _vm.SetRunState(RunState.PostMigrate);
+            return;
+        }
+
+        if (_vmWasLive && _vm.State != RunState.Shutdown)
+        {
+            VmStateChangeResult started = _vm.Start();
+            if (!started.Succeeded)
+            {
+                LogRestartFailed(started.Failures.Count);
+            }
+        }
+        else if (_vm.State == RunState.FinishMigrate)
+        {
+            _vm.SetRunState(_stateBeforeSwitchover ?? RunState.PostMigrate);
+        }
+    }
+
+    private void ShutdownTransport()
+    {
+        try
+        {
+            switch (_transport)
+            {
+                case System.Net.Sockets.NetworkStream network:
+                    network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+                    break;
+                case { } other:
+                    other.Dispose();
+                    break;
+            }
+        }
+        catch (Exception error) when (error is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            // Already closed: the thread sees the failure on its next write.
+        }
+    }
+
+    private void CloseTransport()
+    {
+        MigrationStreamWriter? stream = _stream;
+        if (stream is not null && !stream.HasError)
+        {
+            try
+            {
+                stream.Flush();
+            }
+            catch (Exception error)
+            {
+                Fail(error);
+            }
+        }
+
+        try
+        {
+            stream?.Dispose();
+        }
+        catch (Exception)
+        {
+            // The error, if it matters, is already recorded.
+        }
+
+        try
+        {
+            _transport?.Dispose();
+        }
+        catch (Exception error)
+        {
+            if (Status != MigrationStatus.Completed)
+            {
+                Fail(error);
+            }
+        }
+    }
+
+    private bool SetStatus(MigrationStatus from, MigrationStatus to)
+    {
+        if (Interlocked.CompareExchange(ref _status, (int)to, (int)from) != (int)from)
+        {
+            return false;
+        }
+
+        LogStatus(from.ToQapiName(), to.ToQapiName());
+        if (_capabilities.IsEnabled(MigrationCapabilities.Events))
+        {
+            _vm.Events.Emit("MIGRATION", new() { ["status"] = to.ToQapiName() });
+        }
+
+        return true;
+    }
+
+    private long NowMs() => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Cancel();
+        _thread?.Join();
+        _cancel.Dispose();
+        _continue.Dispose();
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "migration status {From} -> {To}")]
+    private partial void LogStatus(string from, string to);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "migration failed: {Reason}")]
+    private partial void LogFailed(Exception error, string reason);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "restarting the source VM after the failed migration: {Count} handler(s) failed")]
+    private partial void LogRestartFailed(int count);
+}

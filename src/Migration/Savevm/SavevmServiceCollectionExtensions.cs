@@ -1,0 +1,44 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace MiniVmm.Migration.Savevm;
+
+/// <summary>
+/// Service-container registration: adding a device to migration is one class implementing
+/// <see cref="ISaveStateDevice"/> and one line, <c>services.AddSaveStateDevice&lt;MyDevice&gt;()</c>.
+/// </summary>
+public static class SavevmServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the savevm registry, built from every registered <see cref="ISaveStateDevice"/> in
+    /// registration order, and the default <see cref="SavevmOptions"/> unless already added.
+    /// </summary>
+    public static IServiceCollection AddSavevm(this IServiceCollection services)
+    {
+        services.TryAddSingleton(new SavevmOptions());
+        services.TryAddSingleton(provider =>
+        {
+            var registry = new SaveStateRegistry();
+            foreach (ISaveStateDevice device in provider.GetServices<ISaveStateDevice>())
+            {
+                device.Register(registry);
+            }
+
+            return registry;
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// Adds <typeparamref name="T"/> as a singleton that registers itself with the savevm
+    /// registry; resolve it as <typeparamref name="T"/> or as <see cref="ISaveStateDevice"/>.
+    /// </summary>
+    public static IServiceCollection AddSaveStateDevice<T>(this IServiceCollection services)
+        where T : class, ISaveStateDevice
+    {
+        services.AddSavevm();
+        services.TryAddSingleton<T>();
+        services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<T>());
+        return services;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace MiniVmm.Migration.Transport;
+
+/// <summary>
+/// Where an incoming migration waits for its stream: a listening socket bound to exactly the
+/// address given (tcp, unix), or a command/file opened on accept. Dispose stops listening and
+/// removes a unix socket file it created.
+/// </summary>
+public sealed class IncomingListener : IDisposable
+{
+    private readonly MigrationUri _uri;
+    private readonly Socket? _socket;
+    private readonly Func<string, System.IO.Stream>? _passedDescriptors;
+    private int _disposed;
+
+    private IncomingListener(MigrationUri uri, Socket? socket, Func<string, System.IO.Stream>? passedDescriptors)
+    {
+        _uri = uri;
+        _socket = socket;
+        _passedDescriptors = passedDescriptors;
+    }
+
+    /// <summary>The URI this listener serves.</summary>
+    public MigrationUri Uri => _uri;
+
+    /// <summary>The bound endpoint of a socket listener (tcp port 0 becomes the real port).</summary>
+    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
+
+    /// <summary>Starts listening (sockets) right away, so a source can connect as soon as this returns.</summary>
+    public static IncomingListener Listen(MigrationUri uri, Func<string, System.IO.Stream>? passedDescriptors = null)
+    {
+        switch (uri.Scheme)
+        {
+            case MigrationScheme.Tcp:
+                return new IncomingListener(uri, Bind(OutgoingTransport.ResolveTcp(uri)), passedDescriptors);
+            case MigrationScheme.Unix:
+                if (File.Exists(uri.Target))
+                {
+                    File.Delete(uri.Target);
+                }
+
+                return new IncomingListener(uri, Bind(new UnixDomainSocketEndPoint(uri.Target)), passedDescriptors);
+            default:
+                return new IncomingListener(uri, null, passedDescriptors);
+        }
+    }
+
+    /// <summary>Waits for the source (sockets) or opens the stream (exec, file, fd).</summary>
+    public System.IO.Stream Accept(CancellationToken cancel)
+    {
+        switch (_uri.Scheme)
+        {
+            case MigrationScheme.Tcp:
+            case MigrationScheme.Unix:
+                Socket connection = _socket!.AcceptAsync(cancel).AsTask().GetAwaiter().GetResult();
+                connection.ReceiveBufferSize = OutgoingTransport.SocketBufferBytes;
+                if (_uri.Scheme == MigrationScheme.Tcp)
+                {
+                    connection.NoDelay = true;
+                }
+
+                return new NetworkStream(connection, ownsSocket: true);
+            case MigrationScheme.Exec:
+                return ExecCommandStream.StartIncoming(_uri.Target);
+            case MigrationScheme.File:
+                var file = new FileStream(_uri.Target, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+                file.Seek(_uri.Offset, SeekOrigin.Begin);
+                return file;
+            case MigrationScheme.Fd:
+                return _passedDescriptors?.Invoke(_uri.Target)
+                    ?? throw new IOException($"File descriptor named '{_uri.Target}' has not been found");
+            default:
+                throw new ArgumentOutOfRangeException(nameof(_uri), _uri.Scheme, "unknown migration scheme");
+        }
+    }
+
+    private static Socket Bind(EndPoint endpoint)
+    {
+        ProtocolType protocol = endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp;
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, protocol);
+        try
+        {
+            if (protocol == ProtocolType.Tcp)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
+
+            socket.Bind(endpoint);
+            socket.Listen(1);
+            return socket;
+        }
+        catch (SocketException error)
+        {
+            socket.Dispose();
+            throw new IOException($"Failed to listen on '{endpoint}': {error.Message}", error);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _socket?.Dispose();
+        if (_uri.Scheme == MigrationScheme.Unix)
+        {
+            try
+            {
+                File.Delete(_uri.Target);
+            }
+            catch (IOException)
+            {
+                // Someone else's file now, or already gone.
+            }
+        }
+    }
+}
