@@ -29,4 +29,10 @@ public sealed record RunArguments
 
     /// <summary>Every <c>-qmp</c> value.</summary>
     public IReadOnlyList<string> Qmp { get; init; } = [];
+
+    /// <summary>Every <c>-incoming</c> value.</summary>
+    public IReadOnlyList<string> Incoming { get; init; } = [];
+
+    /// <summary>Every <c>-device</c> value, in order.</summary>
+    public IReadOnlyList<string> Devices { get; init; } = [];
 }

@@ -20,6 +20,8 @@ public sealed class RunCommand : Command
     private readonly Option<string[]> _name = Repeatable("-name", "[guest=]NAME", "the guest's name", "--name");
     private readonly Option<string[]> _pidFile = Repeatable("-pidfile", "FILE", "write the process id to FILE, removed on exit", "--pidfile");
     private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
+    private readonly Option<string[]> _incoming = Repeatable("-incoming", "URI|defer", "wait for an incoming migration (tcp:, unix:, exec:, fd:, file:), or 'defer' for migrate-incoming", "--incoming");
+    private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device: loader,file=F,addr=A | x-sample,id=ID[,seed=N]", "--device");
 
     /// <summary>Declares the options.</summary>
     public RunCommand()
@@ -33,6 +35,8 @@ public sealed class RunCommand : Command
         Options.Add(_name);
         Options.Add(_pidFile);
         Options.Add(_qmp);
+        Options.Add(_incoming);
+        Options.Add(_device);
         SetAction((parseResult, _) => RunAsync(parseResult));
     }
 
@@ -47,6 +51,8 @@ public sealed class RunCommand : Command
         Name = parseResult.GetValue(_name) ?? [],
         PidFile = parseResult.GetValue(_pidFile) ?? [],
         Qmp = parseResult.GetValue(_qmp) ?? [],
+        Incoming = parseResult.GetValue(_incoming) ?? [],
+        Devices = parseResult.GetValue(_device) ?? [],
     };
 
     private static Option<string[]> Repeatable(string name, string valueSyntax, string description, params string[] aliases) =>

@@ -28,4 +28,10 @@ public sealed record VmOptions
 
     /// <summary><c>-qmp</c>: the QMP sockets to listen on.</summary>
     public IReadOnlyList<QmpSocketOptions> QmpSockets { get; init; } = [];
+
+    /// <summary><c>-incoming</c>: the URI to load an incoming migration from, or <c>defer</c>; null without it.</summary>
+    public string? Incoming { get; init; }
+
+    /// <summary><c>-device</c>: the devices, in command-line order.</summary>
+    public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
 }

@@ -28,7 +28,25 @@ public static class VmOptionsParser
         Name = ParseName(arguments.Name.LastOrDefault()),
         PidFile = ParsePidFile(arguments.PidFile.LastOrDefault()),
         QmpSockets = [.. arguments.Qmp.Select(ParseQmp)],
+        Incoming = ParseIncoming(arguments.Incoming.LastOrDefault()),
+        Devices = [.. arguments.Devices.Select(ParseDevice)],
     };
+
+    /// <summary><c>-incoming URI</c> or <c>-incoming defer</c>; the URI is checked when the migration starts.</summary>
+    public static string? ParseIncoming(string? text) =>
+        text is { Length: 0 } ? throw new InvalidCommandLineException("-incoming: the URI is empty") : text;
+
+    /// <summary><c>-device DRIVER[,key=value...]</c>: the driver and its properties; drivers are checked when the machine is built.</summary>
+    public static DeviceSpec ParseDevice(string text)
+    {
+        var properties = new Dictionary<string, string>(QemuOptionList.Parse("-device", text, "driver", knownKeys: null));
+        if (!properties.Remove("driver", out string? driver) || driver.Length == 0)
+        {
+            throw new InvalidCommandLineException($"-device {text}: Parameter 'driver' is missing");
+        }
+
+        return new DeviceSpec(driver, properties, text);
+    }
 
     /// <summary><c>-M [type=]none[,key=value...]</c>; without <c>-M</c> the machine is <c>none</c>.</summary>
     public static MachineSelection ParseMachine(string? text)

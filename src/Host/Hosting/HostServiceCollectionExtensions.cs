@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using MiniVmm.Host.CommandLine;
+using MiniVmm.Host.Machine;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Runstate;
 
@@ -30,6 +31,7 @@ public static class HostServiceCollectionExtensions
         services.AddSingleton<ShutdownLatch>();
         services.AddSingleton<VmRunner>();
         services.AddQmp();
+        services.AddMachine(options);
         return services;
     }
 }

@@ -8,6 +8,9 @@ public enum ShutdownCause
 
     /// <summary><c>host-signal</c>: SIGTERM, SIGINT or SIGHUP.</summary>
     HostSignal,
+
+    /// <summary>An incoming migration failed: QEMU 7.2 exits with status 1 (no SHUTDOWN reason of its own; reported as host-error).</summary>
+    IncomingMigrationFailed,
 }
 
 /// <summary>QAPI names of <see cref="ShutdownCause"/>.</summary>
@@ -18,6 +21,7 @@ public static class ShutdownCauseNames
     {
         ShutdownCause.HostQmpQuit => "host-qmp-quit",
         ShutdownCause.HostSignal => "host-signal",
+        ShutdownCause.IncomingMigrationFailed => "host-error",
         _ => throw new ArgumentOutOfRangeException(nameof(cause), cause, "not a shutdown cause"),
     };
 }

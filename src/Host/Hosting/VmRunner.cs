@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Qmp;
+using MiniVmm.Migration.Control;
 using MiniVmm.Runstate;
 
 namespace MiniVmm.Host.Hosting;
@@ -16,6 +17,7 @@ public sealed partial class VmRunner(
     VmOptions options,
     VirtualMachine vm,
     QmpServer qmp,
+    MigrationCoordinator migration,
     ShutdownLatch shutdown,
     ILogger<VmRunner> logger)
 {
@@ -43,10 +45,18 @@ public sealed partial class VmRunner(
                     }
                 }
 
-                StartUnlessPaused();
+                if (!StartMachine())
+                {
+                    return 1;
+                }
+
+                Task watcher = WatchIncomingAsync();
                 ShutdownCause cause = await shutdown.Requested.ConfigureAwait(false);
                 LogShuttingDown(cause.ToQapiName());
                 EmitShutdown(cause);
+                migration.Dispose();
+                await watcher.ConfigureAwait(false);
+                return cause == ShutdownCause.IncomingMigrationFailed ? 1 : 0;
             }
         }
         finally
@@ -56,17 +66,62 @@ public sealed partial class VmRunner(
                 signal.Dispose();
             }
         }
-
-        return 0;
     }
 
-    private void StartUnlessPaused()
+    /// <summary>
+    /// Enters <c>inmigrate</c> and starts listening for <c>-incoming URI</c>; otherwise starts the
+    /// VM unless <c>-S</c>. False when the incoming URI cannot be used (the process exits 1).
+    /// </summary>
+    private bool StartMachine()
     {
         using BigLock.Scope held = vm.Bql.Acquire();
         vm.Autostart = !options.StartPaused;
+        if (options.Incoming is { } incoming)
+        {
+            vm.SetRunState(RunState.InMigrate);
+            if (incoming == "defer")
+            {
+                return true;
+            }
+
+            try
+            {
+                migration.StartIncoming(incoming);
+                return true;
+            }
+            catch (Exception error) when (error is MigrationBlockedException or ArgumentException or IOException)
+            {
+                Console.Error.WriteLine($"minivmm: -incoming {incoming}: {error.Message}");
+                return false;
+            }
+        }
+
         if (vm.Autostart && !shutdown.IsRequested)
         {
             vm.Start().ThrowIfFailed();
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Waits for the incoming migration (from <c>-incoming</c> or <c>migrate-incoming</c>); if it
+    /// fails, reports it as QEMU 7.2 does and ends the process with status 1.
+    /// </summary>
+    private async Task WatchIncomingAsync()
+    {
+        Task<IncomingMigration> started = migration.IncomingStarted;
+        if (await Task.WhenAny(started, shutdown.Requested).ConfigureAwait(false) != started)
+        {
+            return;
+        }
+
+        IncomingMigration incoming = await started.ConfigureAwait(false);
+        await incoming.Finished.ConfigureAwait(false);
+        if (incoming.Status == MigrationStatus.Failed)
+        {
+            await Console.Error.WriteLineAsync($"minivmm: load of migration failed: {incoming.Error?.Message}").ConfigureAwait(false);
+            shutdown.Request(ShutdownCause.IncomingMigrationFailed);
         }
     }
 

@@ -28,6 +28,7 @@ public sealed class MigrationCoordinator : IDisposable
     private MigrationCapabilities _capabilities = MigrationCapabilities.None;
     private MigrationSession? _outgoing;
     private IncomingMigration? _incoming;
+    private readonly TaskCompletionSource<IncomingMigration> _incomingStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
     /// <summary>Creates the coordinator.</summary>
@@ -58,6 +59,9 @@ public sealed class MigrationCoordinator : IDisposable
 
     /// <summary>The incoming migration, once one was started.</summary>
     public IncomingMigration? Incoming => _incoming;
+
+    /// <summary>Completes when an incoming migration starts (from <c>-incoming</c> or <c>migrate-incoming</c>).</summary>
+    public Task<IncomingMigration> IncomingStarted => _incomingStarted.Task;
 
     /// <summary>Resolves <c>fd:NAME</c> URIs (set by the host's <c>getfd</c> support).</summary>
     public Func<string, System.IO.Stream>? PassedDescriptors { get; set; }
@@ -198,6 +202,7 @@ public sealed class MigrationCoordinator : IDisposable
                 _registry, _vm, _options, Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>());
             _incoming = incoming;
             incoming.Start(listener);
+            _incomingStarted.TrySetResult(incoming);
             return incoming;
         }
     }

@@ -41,4 +41,15 @@ public static class SavevmServiceCollectionExtensions
         services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<T>());
         return services;
     }
+
+    /// <summary>
+    /// Adds an already-built device (e.g. one of several of the same type, made from the
+    /// command line) that registers itself with the savevm registry.
+    /// </summary>
+    public static IServiceCollection AddSaveStateDevice(this IServiceCollection services, ISaveStateDevice device)
+    {
+        services.AddSavevm();
+        services.AddSingleton(device);
+        return services;
+    }
 }

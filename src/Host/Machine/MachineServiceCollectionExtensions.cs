@@ -1,0 +1,68 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MiniVmm.Host.CommandLine;
+using MiniVmm.Host.Devices;
+using MiniVmm.Host.Qmp;
+using MiniVmm.Host.Qmp.Commands;
+using MiniVmm.Host.Qmp.Commands.Migration;
+using MiniVmm.Migration.Control;
+using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Host.Machine;
+
+/// <summary>
+/// Builds the machine a <c>minivmm run</c> command line describes: QEMU's <c>-M none</c>
+/// sections in QEMU's registration order, the <c>-device</c>s, migration, and their QMP commands.
+/// </summary>
+public static class MachineServiceCollectionExtensions
+{
+    /// <summary>Adds the machine for <paramref name="options"/>.</summary>
+    /// <exception cref="InvalidCommandLineException">A <c>-device</c> with an unknown driver or bad properties.</exception>
+    public static IServiceCollection AddMachine(this IServiceCollection services, VmOptions options)
+    {
+        services.AddSingleton(new SavevmOptions { MachineName = options.Machine.Type });
+        services.AddSaveStateDevice<TimerState>();
+        services.AddSaveStateDevice<GlobalState>();
+
+        foreach (DeviceSpec device in options.Devices)
+        {
+            switch (device.Driver)
+            {
+                case "x-sample":
+                    device.CheckKnown("id", "seed");
+                    var sample = new SampleDevice(device.Require("id"), device.GetNumber("seed", 0));
+                    services.AddSingleton(sample);
+                    services.AddSaveStateDevice(sample);
+                    break;
+                case "loader":
+                    device.CheckKnown("file", "addr", "id");
+                    break;
+                default:
+                    throw new InvalidCommandLineException($"-device {device.Text}: '{device.Driver}' is not a valid device model name");
+            }
+
+        }
+
+        services.AddSingleton(provider => new MigrationCoordinator(
+            provider.GetRequiredService<SaveStateRegistry>(),
+            provider.GetRequiredService<VirtualMachine>(),
+            provider.GetRequiredService<SavevmOptions>(),
+            provider.GetRequiredService<GlobalState>(),
+            provider.GetService<IRamTransferStatistics>(),
+            provider.GetRequiredService<ILoggerFactory>()));
+
+        return services
+            .AddQmpCommand<MigrateCommand>()
+            .AddQmpCommand<MigrateIncomingCommand>()
+            .AddQmpCommand<MigrateCancelCommand>()
+            .AddQmpCommand<MigrateContinueCommand>()
+            .AddQmpCommand<QueryMigrateCommand>()
+            .AddQmpCommand<MigrateSetParametersCommand>()
+            .AddQmpCommand<QueryMigrateParametersCommand>()
+            .AddQmpCommand<MigrateSetCapabilitiesCommand>()
+            .AddQmpCommand<QueryMigrateCapabilitiesCommand>()
+            .AddQmpCommand<QuerySampleCommand>();
+    }
+}
