@@ -34,8 +34,8 @@ public sealed class MigrationStreamReader : IDisposable
     private readonly byte[] _buffer;
     private readonly int _directThreshold;
 
-    // Unread bytes are _buffer[_pos.._end). Both are 0 once the reader has failed or been
-    // disposed, so fast paths fall through to the slow paths that check the state.
+    // Unread bytes are _buffer[_pos.._end). Fast paths also require _error to be null; both
+    // are 0 once the reader is disposed, so fast paths fall through to the state checks.
     private int _pos;
     private int _end;
 
@@ -85,15 +85,14 @@ public sealed class MigrationStreamReader : IDisposable
 
     /// <summary>
     /// Records <paramref name="error"/> as the stream's error if none is recorded yet (later
-    /// ones are ignored). Every later read then throws without touching the transport.
+    /// ones are ignored). Every later read then throws without touching the transport. When
+    /// called from another thread, a read loop running at that moment sees the error at its
+    /// next call that is not served from the buffer at the latest.
     /// </summary>
     public void SetError(Exception error)
     {
         ArgumentNullException.ThrowIfNull(error);
-        if (Interlocked.CompareExchange(ref _error, error, null) is null)
-        {
-            DropBuffered();
-        }
+        Interlocked.CompareExchange(ref _error, error, null);
     }
 
     /// <summary>Reads one byte.</summary>
@@ -101,7 +100,7 @@ public sealed class MigrationStreamReader : IDisposable
     public byte GetByte()
     {
         int pos = _pos;
-        if (pos < _end)
+        if (pos < _end && _error is null)
         {
             _pos = pos + 1;
             return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), pos);
@@ -115,7 +114,7 @@ public sealed class MigrationStreamReader : IDisposable
     public ushort GetBe16()
     {
         int pos = _pos;
-        if (_end - pos >= sizeof(ushort))
+        if (_end - pos >= sizeof(ushort) && _error is null)
         {
             _pos = pos + sizeof(ushort);
             ushort raw = ReadRaw<ushort>(pos);
@@ -130,7 +129,7 @@ public sealed class MigrationStreamReader : IDisposable
     public uint GetBe32()
     {
         int pos = _pos;
-        if (_end - pos >= sizeof(uint))
+        if (_end - pos >= sizeof(uint) && _error is null)
         {
             _pos = pos + sizeof(uint);
             uint raw = ReadRaw<uint>(pos);
@@ -145,7 +144,7 @@ public sealed class MigrationStreamReader : IDisposable
     public ulong GetBe64()
     {
         int pos = _pos;
-        if (_end - pos >= sizeof(ulong))
+        if (_end - pos >= sizeof(ulong) && _error is null)
         {
             _pos = pos + sizeof(ulong);
             ulong raw = ReadRaw<ulong>(pos);
@@ -199,7 +198,7 @@ public sealed class MigrationStreamReader : IDisposable
     public void ReadExactly(Span<byte> destination, string what = "buffer")
     {
         int pos = _pos;
-        if (_end - pos >= destination.Length)
+        if (_end - pos >= destination.Length && _error is null)
         {
             MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), pos), destination.Length)
                 .CopyTo(destination);
@@ -241,7 +240,7 @@ public sealed class MigrationStreamReader : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _buffer.Length);
-        int available = _end - _pos >= count ? count : EnsureBuffered(count);
+        int available = _end - _pos >= count && _error is null ? count : EnsureBuffered(count);
         return _buffer.AsSpan(_pos, Math.Min(count, available));
     }
 
@@ -250,7 +249,7 @@ public sealed class MigrationStreamReader : IDisposable
     public int PeekByte()
     {
         int pos = _pos;
-        if (pos < _end)
+        if (pos < _end && _error is null)
         {
             return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_buffer), pos);
         }
@@ -381,11 +380,11 @@ public sealed class MigrationStreamReader : IDisposable
     // otherwise. Returns 0 only at the end of the transport.
     private int ReadSome(Span<byte> destination)
     {
+        ThrowIfUnusable();
         if (_pos == _end)
         {
             if (destination.Length >= _directThreshold)
             {
-                ThrowIfUnusable();
                 DropBuffered();
                 int direct = ReadTransport(destination);
                 _bufferOffset += direct;
