@@ -42,5 +42,5 @@ internal static class VMStateStreams
     public static byte[] Be32(uint value) => [(byte)(value >> 24), (byte)(value >> 16), (byte)(value >> 8), (byte)value];
 
     public static byte[] SubsectionHeader(string name, uint version) =>
-        Concat([VMStateDescription<object>.SubsectionMarker, (byte)name.Length], System.Text.Encoding.ASCII.GetBytes(name), Be32(version));
+        Concat([VMStateDescription.SubsectionMarker, (byte)name.Length], System.Text.Encoding.ASCII.GetBytes(name), Be32(version));
 }

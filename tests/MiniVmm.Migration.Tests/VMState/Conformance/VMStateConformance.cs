@@ -115,7 +115,7 @@ public static class VMStateConformance
                 description.Load(reader, createPopulated(), description.VersionId);
 
                 // Without an exception, the load may only have stopped in front of an incomplete subsection header.
-                Assert.That(reader.PeekByte(), Is.EqualTo(-1).Or.EqualTo(VMStateDescription<T>.SubsectionMarker),
+                Assert.That(reader.PeekByte(), Is.EqualTo(-1).Or.EqualTo(VMStateDescription.SubsectionMarker),
                     $"{description.Name}: a prefix of {length} bytes loaded without error");
             }
             catch (MigrationStreamException)
