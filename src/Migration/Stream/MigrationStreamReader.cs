@@ -380,11 +380,11 @@ public sealed class MigrationStreamReader : IDisposable
     // otherwise. Returns 0 only at the end of the transport.
     private int ReadSome(Span<byte> destination)
     {
+        ThrowIfUnusable();
         if (_pos == _end)
         {
             if (destination.Length >= _directThreshold)
             {
-                ThrowIfUnusable();
                 DropBuffered();
                 int direct = ReadTransport(destination);
                 _bufferOffset += direct;

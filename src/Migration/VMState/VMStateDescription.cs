@@ -10,6 +10,9 @@ namespace MiniVmm.Migration.VMState;
 /// </summary>
 public abstract class VMStateDescription
 {
+    /// <summary>Byte that introduces a subsection in the stream (QEMU_VM_SUBSECTION).</summary>
+    public const byte SubsectionMarker = 0x05;
+
     private protected VMStateDescription(
         string name,
         int versionId,

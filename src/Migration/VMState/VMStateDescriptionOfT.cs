@@ -12,9 +12,6 @@ namespace MiniVmm.Migration.VMState;
 public sealed class VMStateDescription<T> : VMStateDescription
     where T : class
 {
-    /// <summary>Byte that introduces a subsection in the stream (QEMU_VM_SUBSECTION).</summary>
-    public const byte SubsectionMarker = 0x05;
-
     private readonly VMStateField<T>[] _fields;
     private readonly string[] _fieldDescriptionNames;
     private readonly VMStateSubsection<T>[] _subsections;
