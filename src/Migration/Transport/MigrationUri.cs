@@ -39,7 +39,7 @@ public sealed record MigrationUri(MigrationScheme Scheme, string Target, string?
             case "file" when rest.Length > 0:
                 return ParseFile(rest, uri);
             default:
-                throw new ArgumentException("Parameter 'uri' expects a valid migration protocol", nameof(uri));
+                throw new ArgumentException("Parameter 'uri' expects a valid migration protocol");
         }
     }
 
@@ -60,7 +60,7 @@ public sealed record MigrationUri(MigrationScheme Scheme, string Target, string?
         int split = address.LastIndexOf(':');
         if (split <= 0 || !int.TryParse(address[(split + 1)..], out int port) || port is < 0 or > 65535)
         {
-            throw new ArgumentException($"'{uri}' is not a valid tcp migration address: expected tcp:HOST:PORT", nameof(uri));
+            throw new ArgumentException($"'{uri}' is not a valid tcp migration address: expected tcp:HOST:PORT");
         }
 
         string host = address[..split];
@@ -87,7 +87,7 @@ public sealed record MigrationUri(MigrationScheme Scheme, string Target, string?
                 : long.TryParse(value, out offset);
             if (!ok || offset < 0)
             {
-                throw new ArgumentException($"'{uri}': offset must be a non-negative number", nameof(uri));
+                throw new ArgumentException($"'{uri}': offset must be a non-negative number");
             }
         }
 
