@@ -135,6 +135,19 @@ public sealed class FileDescriptorHandle : SafeHandle
         }
     }
 
+    /// <summary>
+    /// The first offset at or after <paramref name="offset"/> that holds data (lseek SEEK_DATA),
+    /// or -1 when only a hole follows up to the end of the file. Moves the file position.
+    /// </summary>
+    public long SeekData(long offset) => SeekExtent(offset, LibC.SEEK_DATA, "SEEK_DATA");
+
+    /// <summary>
+    /// The first offset at or after <paramref name="offset"/> that is in a hole (lseek SEEK_HOLE;
+    /// the end of the file counts as one), or -1 when <paramref name="offset"/> is past the end.
+    /// Moves the file position.
+    /// </summary>
+    public long SeekHole(long offset) => SeekExtent(offset, LibC.SEEK_HOLE, "SEEK_HOLE");
+
     /// <summary>The file size in bytes, from fstat(2).</summary>
     public unsafe long Size
     {
@@ -218,6 +231,22 @@ public sealed class FileDescriptorHandle : SafeHandle
         var error = NativeCallException.FromLastError(call, arguments);
         Dispose();
         throw error;
+    }
+
+    private long SeekExtent(long offset, int whence, string whenceName)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        long result = LibC.lseek(this, offset, whence);
+        if (result >= 0)
+        {
+            return result;
+        }
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == Errno.ENXIO)
+        {
+            return -1;
+        }
+        throw new NativeCallException("lseek", errno, $"fd {Number}, {offset}, {whenceName}");
     }
 
     private int Fcntl(int command, int argument, string commandName)

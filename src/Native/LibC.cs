@@ -17,6 +17,8 @@ internal static unsafe partial class LibC
     internal const int F_SETFL = 4;
     internal const int FD_CLOEXEC = 1;
     internal const int O_NONBLOCK = 0x800;
+    internal const int SEEK_DATA = 3;
+    internal const int SEEK_HOLE = 4;
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial int close(int fd);
@@ -26,6 +28,9 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial nint write(FileDescriptorHandle fd, byte* buffer, nuint count);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial long lseek(FileDescriptorHandle fd, long offset, int whence);
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial int ftruncate(FileDescriptorHandle fd, long length);

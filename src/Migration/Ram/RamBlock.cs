@@ -1,0 +1,133 @@
+using System.Text;
+using MiniVmm.Native;
+
+namespace MiniVmm.Migration.Ram;
+
+/// <summary>
+/// One block of guest RAM (QEMU's <c>RAMBlock</c>): a name, a used length in whole 4 KiB pages
+/// and the guest physical address it is mapped at, backed by a memfd mapped shared so that a
+/// guest harness in another process can map <see cref="MemoryFd"/> and see the same memory.
+/// Creating a block only sizes the memfd: no page is touched, so gigabytes are cheap until used.
+/// Each block has its own <see cref="DirtyBitmap"/>.
+/// </summary>
+public sealed unsafe class RamBlock : IDisposable
+{
+    /// <summary>The target page size (x86): 4 KiB.</summary>
+    public const int PageSize = 4096;
+
+    /// <summary>log2 of <see cref="PageSize"/>.</summary>
+    public const int PageShift = 12;
+
+    private readonly FileDescriptorHandle _memfd;
+    private readonly MemoryMapping _mapping;
+    private readonly byte* _host;
+
+    /// <summary>Creates a block of <paramref name="usedLength"/> zero bytes at guest address <paramref name="guestAddress"/>.</summary>
+    /// <param name="idStr">The block name sent in the stream (1 to 255 UTF-8 bytes), e.g. <c>ram</c>.</param>
+    /// <param name="guestAddress">Page-aligned guest physical address of the first byte.</param>
+    /// <param name="usedLength">Length in bytes: a positive multiple of <see cref="PageSize"/>.</param>
+    public RamBlock(string idStr, long guestAddress, long usedLength)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(idStr);
+        IdStrBytes = Encoding.UTF8.GetBytes(idStr);
+        if (IdStrBytes.Length > 255)
+        {
+            throw new ArgumentException($"RAM block name '{idStr}' is {IdStrBytes.Length} bytes; the stream holds at most 255", nameof(idStr));
+        }
+
+        if (usedLength <= 0 || usedLength % PageSize != 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(usedLength), $"RAM block '{idStr}': length {usedLength} is not a positive multiple of {PageSize}");
+        }
+
+        if (guestAddress < 0 || guestAddress % PageSize != 0 || guestAddress > long.MaxValue - usedLength)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(guestAddress), $"RAM block '{idStr}': guest address 0x{guestAddress:x} is not page aligned or the block would wrap");
+        }
+
+        IdStr = idStr;
+        GuestAddress = guestAddress;
+        UsedLength = usedLength;
+        _memfd = Memfd.Create($"ram:{idStr}");
+        try
+        {
+            _memfd.Truncate(usedLength);
+            _mapping = MemoryMapping.Map(
+                _memfd, 0, usedLength, MemoryProtection.ReadWrite, MappingFlags.Shared | MappingFlags.NoReserve);
+            try
+            {
+                DirtyBitmap = new DirtyBitmap(idStr, PageCount);
+            }
+            catch
+            {
+                _mapping.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            _memfd.Dispose();
+            throw;
+        }
+
+        _host = _mapping.Pointer;
+    }
+
+    /// <summary>The block name sent in the stream.</summary>
+    public string IdStr { get; }
+
+    /// <summary>The block name as UTF-8 bytes.</summary>
+    public ReadOnlyMemory<byte> IdStrMemory => IdStrBytes;
+
+    /// <summary>Guest physical address of the first byte.</summary>
+    public long GuestAddress { get; }
+
+    /// <summary>Length in bytes (QEMU's <c>used_length</c>).</summary>
+    public long UsedLength { get; }
+
+    /// <summary>Number of 4 KiB pages.</summary>
+    public long PageCount => UsedLength >> PageShift;
+
+    /// <summary>The memfd backing the block; map it shared to share the guest's memory.</summary>
+    public FileDescriptorHandle MemoryFd => _memfd;
+
+    /// <summary>Which pages were written since the dirty log was last harvested.</summary>
+    public DirtyBitmap DirtyBitmap { get; }
+
+    internal byte[] IdStrBytes { get; }
+
+    /// <summary>Whether guest physical address <paramref name="gpa"/> lies in this block.</summary>
+    public bool Contains(long gpa) => gpa >= GuestAddress && gpa - GuestAddress < UsedLength;
+
+    /// <summary>A span over <paramref name="length"/> bytes at <paramref name="offset"/> inside the block; valid until disposal.</summary>
+    public Span<byte> GetSpan(long offset, int length)
+    {
+        if (offset < 0 || length < 0 || offset > UsedLength - length)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(offset), $"range 0x{offset:x}+0x{length:x} is outside RAM block '{IdStr}' (0x{UsedLength:x} bytes)");
+        }
+
+        ObjectDisposedException.ThrowIf(_mapping.IsDisposed, this);
+        return new Span<byte>(_host + offset, length);
+    }
+
+    /// <summary>The page at page index <paramref name="page"/>.</summary>
+    public Span<byte> GetPage(long page) => GetSpan(page << PageShift, PageSize);
+
+    /// <summary>The page at <paramref name="page"/> without range or disposal checks (the caller checked).</summary>
+    internal Span<byte> PageUnchecked(long page) => new(_host + (page << PageShift), PageSize);
+
+    /// <summary>Unmaps the memory and closes the memfds (reverse of creation); later calls do nothing.</summary>
+    public void Dispose()
+    {
+        DirtyBitmap.Dispose();
+        _mapping.Dispose();
+        _memfd.Dispose();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"RAM block '{IdStr}' at 0x{GuestAddress:x}, 0x{UsedLength:x} bytes";
+}

@@ -1,0 +1,4 @@
+namespace MiniVmm.Migration.Ram;
+
+/// <summary>Where one RAM block goes: its name, guest physical address and size in bytes.</summary>
+public sealed record RamBlockLayout(string IdStr, long GuestAddress, long Size);
