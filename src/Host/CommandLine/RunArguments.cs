@@ -35,4 +35,7 @@ public sealed record RunArguments
 
     /// <summary>Every <c>-device</c> value, in order.</summary>
     public IReadOnlyList<string> Devices { get; init; } = [];
+
+    /// <summary>Every <c>-guest</c> value.</summary>
+    public IReadOnlyList<string> Guest { get; init; } = [];
 }

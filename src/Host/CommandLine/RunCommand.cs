@@ -21,6 +21,7 @@ public sealed class RunCommand : Command
     private readonly Option<string[]> _pidFile = Repeatable("-pidfile", "FILE", "write the process id to FILE, removed on exit", "--pidfile");
     private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
     private readonly Option<string[]> _incoming = Repeatable("-incoming", "URI|defer", "wait for an incoming migration (tcp:, unix:, exec:, fd:, file:), or 'defer' for migrate-incoming", "--incoming");
+    private readonly Option<string[]> _guest = Repeatable("-guest", "dirty[,rate=PAGES_PER_SECOND]", "run a built-in guest: 'dirty' increments the first byte of every page from 1 MiB up", "--guest");
     private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device: loader,file=F,addr=A | x-sample,id=ID[,seed=N]", "--device");
 
     /// <summary>Declares the options.</summary>
@@ -37,6 +38,7 @@ public sealed class RunCommand : Command
         Options.Add(_qmp);
         Options.Add(_incoming);
         Options.Add(_device);
+        Options.Add(_guest);
         SetAction((parseResult, _) => RunAsync(parseResult));
     }
 
@@ -53,6 +55,7 @@ public sealed class RunCommand : Command
         Qmp = parseResult.GetValue(_qmp) ?? [],
         Incoming = parseResult.GetValue(_incoming) ?? [],
         Devices = parseResult.GetValue(_device) ?? [],
+        Guest = parseResult.GetValue(_guest) ?? [],
     };
 
     private static Option<string[]> Repeatable(string name, string valueSyntax, string description, params string[] aliases) =>

@@ -34,4 +34,7 @@ public sealed record VmOptions
 
     /// <summary><c>-device</c>: the devices, in command-line order.</summary>
     public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
+
+    /// <summary><c>-guest dirty[,rate=N]</c>: the built-in dirtying guest's page rate (0 = as fast as it can); null without it.</summary>
+    public long? DirtyGuestRate { get; init; }
 }

@@ -30,7 +30,32 @@ public static class VmOptionsParser
         QmpSockets = [.. arguments.Qmp.Select(ParseQmp)],
         Incoming = ParseIncoming(arguments.Incoming.LastOrDefault()),
         Devices = [.. arguments.Devices.Select(ParseDevice)],
+        DirtyGuestRate = ParseGuest(arguments.Guest.LastOrDefault()),
     };
+
+    /// <summary><c>-guest dirty[,rate=PAGES_PER_SECOND]</c>: the page rate, 0 for as fast as possible.</summary>
+    public static long? ParseGuest(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        IReadOnlyDictionary<string, string> values = QemuOptionList.Parse("-guest", text, "type", ["type", "rate"]);
+        if (values.GetValueOrDefault("type") != "dirty")
+        {
+            throw new InvalidCommandLineException($"-guest {text}: unknown guest '{values.GetValueOrDefault("type")}': only 'dirty' exists");
+        }
+
+        if (!values.TryGetValue("rate", out string? rate))
+        {
+            return 0;
+        }
+
+        return long.TryParse(rate, out long pages) && pages >= 0
+            ? pages
+            : throw new InvalidCommandLineException($"-guest {text}: rate must be a number of pages per second (0 = unlimited)");
+    }
 
     /// <summary><c>-incoming URI</c> or <c>-incoming defer</c>; the URI is checked when the migration starts.</summary>
     public static string? ParseIncoming(string? text) =>

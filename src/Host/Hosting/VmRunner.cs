@@ -2,6 +2,9 @@ using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using MiniVmm.Host.CommandLine;
+using MiniVmm.Host.Devices;
+using MiniVmm.Host.Guest;
+using MiniVmm.Migration.Ram;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Migration.Control;
 using MiniVmm.Runstate;
@@ -18,6 +21,8 @@ public sealed partial class VmRunner(
     VirtualMachine vm,
     QmpServer qmp,
     MigrationCoordinator migration,
+    IEnumerable<FileLoader> loaders,
+    IServiceProvider services,
     ShutdownLatch shutdown,
     ILogger<VmRunner> logger)
 {
@@ -74,6 +79,22 @@ public sealed partial class VmRunner(
     /// </summary>
     private bool StartMachine()
     {
+        try
+        {
+            var memory = (GuestMemory?)services.GetService(typeof(GuestMemory));
+            foreach (FileLoader loader in loaders)
+            {
+                loader.Apply(memory);
+            }
+
+            _ = services.GetService(typeof(DirtyingGuest));
+        }
+        catch (Exception error) when (error is InvalidCommandLineException or ArgumentException)
+        {
+            Console.Error.WriteLine($"minivmm: {error.Message}");
+            return false;
+        }
+
         using BigLock.Scope held = vm.Bql.Acquire();
         vm.Autostart = !options.StartPaused;
         if (options.Incoming is { } incoming)

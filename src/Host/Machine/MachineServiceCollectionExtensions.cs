@@ -2,11 +2,13 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
+using MiniVmm.Host.Guest;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
 using MiniVmm.Host.Qmp.Commands.Migration;
 using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Runstate;
 
@@ -23,8 +25,25 @@ public static class MachineServiceCollectionExtensions
     public static IServiceCollection AddMachine(this IServiceCollection services, VmOptions options)
     {
         services.AddSingleton(new SavevmOptions { MachineName = options.Machine.Type });
-        services.AddSaveStateDevice<TimerState>();
-        services.AddSaveStateDevice<GlobalState>();
+        if (options.MemoryBytes > 0)
+        {
+            services.AddMachineNone((long)options.MemoryBytes);
+        }
+        else
+        {
+            // QEMU's none machine without -m: no RAM block, the other sections as usual.
+            services.AddSaveStateDevice<TimerState>();
+            services.AddSaveStateDevice<GlobalState>();
+        }
+
+        services.AddSingleton<DirtyRateMeasurements>();
+        if (options.DirtyGuestRate is { } rate)
+        {
+            services.AddSingleton(provider => new DirtyingGuest(
+                provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException("-guest dirty needs RAM (use -m)"),
+                provider.GetRequiredService<VirtualMachine>(),
+                rate));
+        }
 
         foreach (DeviceSpec device in options.Devices)
         {
@@ -37,7 +56,7 @@ public static class MachineServiceCollectionExtensions
                     services.AddSaveStateDevice(sample);
                     break;
                 case "loader":
-                    device.CheckKnown("file", "addr", "id");
+                    services.AddSingleton(FileLoader.From(device));
                     break;
                 default:
                     throw new InvalidCommandLineException($"-device {device.Text}: '{device.Driver}' is not a valid device model name");
@@ -63,6 +82,9 @@ public static class MachineServiceCollectionExtensions
             .AddQmpCommand<QueryMigrateParametersCommand>()
             .AddQmpCommand<MigrateSetCapabilitiesCommand>()
             .AddQmpCommand<QueryMigrateCapabilitiesCommand>()
-            .AddQmpCommand<QuerySampleCommand>();
+            .AddQmpCommand<QuerySampleCommand>()
+            .AddQmpCommand<PmemsaveCommand>()
+            .AddQmpCommand<CalcDirtyRateCommand>()
+            .AddQmpCommand<QueryDirtyRateCommand>();
     }
 }

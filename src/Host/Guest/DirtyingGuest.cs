@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using MiniVmm.Migration.Ram;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Host.Guest;
+
+/// <summary>
+/// <c>-guest dirty[,rate=PAGES_PER_SECOND]</c>: a vCPU-like thread that writes guest RAM the
+/// way QEMU's migration-test guest does: it increments the first byte of every 4 KiB page from
+/// 1 MiB up to the end of RAM, page after page, round after round, marking each page dirty,
+/// at the given rate or as fast as it can. It runs only while the VM runs: a stop waits until
+/// the thread is parked (as pausing vCPUs does), so nothing is written while the VM is stopped.
+/// </summary>
+public sealed class DirtyingGuest : IDisposable
+{
+    /// <summary>Where the guest starts writing (QEMU's test guest leaves the first MiB alone).</summary>
+    public const long StartAddress = 1 << 20;
+
+    private const int PagesPerBatch = 64;
+
+    private readonly RamBlock _block;
+    private readonly long _pagesPerSecond;
+    private readonly object _gate = new();
+    private readonly Thread _thread;
+    private readonly IDisposable _registration;
+    private bool _run;
+    private bool _parked;
+    private bool _disposed;
+    private long _pagesWritten;
+
+    /// <summary>Creates the guest on <paramref name="memory"/>'s first block, parked until the VM runs.</summary>
+    public DirtyingGuest(GuestMemory memory, VirtualMachine vm, long pagesPerSecond)
+    {
+        _block = memory.Blocks.FirstOrDefault(b => b.GuestAddress == 0 && b.UsedLength > StartAddress)
+            ?? throw new ArgumentException($"-guest dirty needs more than {StartAddress >> 20} MiB of RAM at address 0");
+        _pagesPerSecond = pagesPerSecond;
+        _registration = vm.StateChangeHandlers.Register(OnRunStateChange, priority: 0, name: "dirtying guest vCPU");
+        _thread = new Thread(Run) { Name = "vcpu0 (dirty guest)", IsBackground = true };
+        _thread.Start();
+        if (vm.IsRunning)
+        {
+            OnRunStateChange(true, vm.State);
+        }
+    }
+
+    /// <summary>How many page writes the guest has done.</summary>
+    public long PagesWritten => Interlocked.Read(ref _pagesWritten);
+
+    /// <summary>
+    /// The VM change-state handler: runs with the big lock held on the thread that starts or
+    /// stops the VM; a stop returns only once the guest thread is parked.
+    /// </summary>
+    private void OnRunStateChange(bool running, RunState state)
+    {
+        lock (_gate)
+        {
+            _run = running;
+            Monitor.PulseAll(_gate);
+            while (!running && !_parked && !_disposed)
+            {
+                Monitor.Wait(_gate);
+            }
+        }
+    }
+
+    private void Run()
+    {
+        long firstPage = StartAddress >> RamBlock.PageShift;
+        long endPage = _block.PageCount;
+        long page = firstPage;
+        var clock = Stopwatch.StartNew();
+        long pacedPages = 0;
+        while (true)
+        {
+            lock (_gate)
+            {
+                while (!_run && !_disposed)
+                {
+                    _parked = true;
+                    Monitor.PulseAll(_gate);
+                    Monitor.Wait(_gate);
+                    clock.Restart();
+                    pacedPages = 0;
+                }
+
+                if (_disposed)
+                {
+                    _parked = true;
+                    Monitor.PulseAll(_gate);
+                    return;
+                }
+
+                _parked = false;
+            }
+
+            for (int i = 0; i < PagesPerBatch; i++)
+            {
+                Span<byte> first = _block.GetSpan(page << RamBlock.PageShift, 1);
+                first[0]++;
+                _block.DirtyBitmap.Mark(page);
+                if (++page == endPage)
+                {
+                    page = firstPage;
+                }
+            }
+
+            Interlocked.Add(ref _pagesWritten, PagesPerBatch);
+            pacedPages += PagesPerBatch;
+            if (_pagesPerSecond > 0)
+            {
+                double due = pacedPages * 1000.0 / _pagesPerSecond;
+                double ahead = due - clock.Elapsed.TotalMilliseconds;
+                if (ahead >= 1)
+                {
+                    Thread.Sleep(TimeSpan.FromMilliseconds(ahead));
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            Monitor.PulseAll(_gate);
+        }
+
+        _thread.Join();
+        _registration.Dispose();
+    }
+}
