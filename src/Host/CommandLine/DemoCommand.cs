@@ -3,14 +3,21 @@ using MiniVmm.Host.Demo;
 
 namespace MiniVmm.Host.CommandLine;
 
-/// <summary><c>minivmm demo</c>: the end-to-end demonstration.</summary>
+/// <summary><c>minivmm demo</c>: the end-to-end live migration demonstration.</summary>
 public sealed class DemoCommand : Command
 {
+    private readonly Option<string> _ram = new("--ram") { Description = "guest RAM of both VMs", DefaultValueFactory = _ => "1G" };
+    private readonly Option<long> _rate = new("--guest-rate") { Description = "pages per second the guest dirties (0 = full speed)", DefaultValueFactory = _ => 50_000 };
+    private readonly Option<long> _bandwidth = new("--max-bandwidth") { Description = "bytes per second (0 = unlimited)", DefaultValueFactory = _ => 0 };
+
     /// <summary>Declares the command.</summary>
     public DemoCommand()
-        : base("demo", "Run the demonstration: for now, a minivmm driven over QMP")
+        : base("demo", "Migrate a running VM with a dirtying guest live to a second process over TCP and check its memory")
     {
-        SetAction((parseResult, cancellation) =>
-            new QmpDemo(parseResult.InvocationConfiguration.Output, TimeProvider.System).RunAsync(cancellation));
+        Options.Add(_ram);
+        Options.Add(_rate);
+        Options.Add(_bandwidth);
+        SetAction((parseResult, cancellation) => new LiveMigrationDemo(new DemoSettings(
+            parseResult.GetValue(_ram) ?? "1G", parseResult.GetValue(_rate), parseResult.GetValue(_bandwidth))).RunAsync(cancellation));
     }
 }

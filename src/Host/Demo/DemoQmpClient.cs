@@ -40,10 +40,19 @@ public sealed class DemoQmpClient : IAsyncDisposable
     }
 
     /// <summary>Sends a command and returns its reply (a <c>return</c> or an <c>error</c>).</summary>
-    public async Task<JsonObject> ExecuteAsync(string command, CancellationToken cancellation)
+    public Task<JsonObject> ExecuteAsync(string command, CancellationToken cancellation) =>
+        ExecuteAsync(command, null, cancellation);
+
+    /// <summary>Sends a command with arguments and returns its reply (a <c>return</c> or an <c>error</c>).</summary>
+    public async Task<JsonObject> ExecuteAsync(string command, JsonObject? arguments, CancellationToken cancellation)
     {
-        byte[] request = Encoding.UTF8.GetBytes(new JsonObject { ["execute"] = command }.ToJsonString() + "\n");
-        await _stream.WriteAsync(request, cancellation).ConfigureAwait(false);
+        var request = new JsonObject { ["execute"] = command };
+        if (arguments is not null)
+        {
+            request["arguments"] = arguments;
+        }
+
+        await SendAsync(request, cancellation).ConfigureAwait(false);
         while (true)
         {
             JsonObject message = await ReadMessageAsync(cancellation).ConfigureAwait(false);
@@ -54,6 +63,24 @@ public sealed class DemoQmpClient : IAsyncDisposable
 
             _events.Add(message);
         }
+    }
+
+    /// <summary>Sends a command and returns its <c>return</c> member; an <c>error</c> reply throws.</summary>
+    public async Task<JsonNode?> ReturnOfAsync(string command, JsonObject? arguments, CancellationToken cancellation)
+    {
+        JsonObject reply = await ExecuteAsync(command, arguments, cancellation).ConfigureAwait(false);
+        return reply["error"] is { } error
+            ? throw new InvalidOperationException($"{command}: {error["desc"]}")
+            : reply["return"];
+    }
+
+    /// <summary>Events received so far and not yet taken.</summary>
+    public IReadOnlyList<JsonObject> PendingEvents => _events;
+
+    private async Task SendAsync(JsonObject request, CancellationToken cancellation)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(request.ToJsonString() + "\n");
+        await _stream.WriteAsync(bytes, cancellation).ConfigureAwait(false);
     }
 
     /// <summary>Waits for an event named <paramref name="name"/>, also among those already received.</summary>

@@ -85,6 +85,7 @@ public static class MachineServiceCollectionExtensions
             .AddQmpCommand<QuerySampleCommand>()
             .AddQmpCommand<PmemsaveCommand>()
             .AddQmpCommand<CalcDirtyRateCommand>()
-            .AddQmpCommand<QueryDirtyRateCommand>();
+            .AddQmpCommand<QueryDirtyRateCommand>()
+            .AddQmpCommand<CheckGuestMemoryCommand>();
     }
 }
