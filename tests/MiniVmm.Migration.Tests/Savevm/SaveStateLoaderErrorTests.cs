@@ -564,4 +564,21 @@ public sealed class SaveStateLoaderErrorTests
         Assert.That(result.Sections, Is.EqualTo(1));
         Assert.That(_timer.CpuTicksOffset, Is.EqualTo(4));
     }
+
+    [Test]
+    public void OpenReturnPathWithABadLength()
+    {
+        MigrationLoadException error = LoadFails(Stream().U8(0x08).Be16(1).Be16(4).Be32(0).Eof());
+
+        AssertFailure(error, "CMD_OPEN_RETURN_PATH received with bad length - expecting 0, got 4", FirstSection);
+    }
+
+    [TestCase(4, 2, "CMD_POSTCOPY_LISTEN received with bad length - expecting 0, got 2")]
+    [TestCase(7, 0, "CMD_PACKAGED received with bad length - expecting 4, got 0")]
+    public void OtherFixedLengthCommandsWithABadLength(int command, int length, string message)
+    {
+        MigrationLoadException error = LoadFails(Stream().U8(0x08).Be16(command).Be16(length).Zeros(length).Eof());
+
+        AssertFailure(error, message, FirstSection);
+    }
 }
