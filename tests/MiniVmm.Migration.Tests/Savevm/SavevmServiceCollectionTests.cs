@@ -105,4 +105,19 @@ public sealed class SavevmServiceCollectionTests
         Assert.That(destination.GetRequiredService<RtcDevice>().BaseSeconds, Is.EqualTo(1_700_000_000));
         Assert.That(result.Sections, Is.EqualTo(2));
     }
+
+    [Test]
+    public void AddingTheSameDeviceTwiceRegistersItOnce()
+    {
+        var services = new ServiceCollection();
+        services.AddSaveStateDevice<UartDevice>();
+        services.AddSaveStateDevice<RtcDevice>();
+        services.AddSaveStateDevice<UartDevice>();
+        using ServiceProvider provider = services.BuildServiceProvider();
+
+        SaveStateRegistry registry = provider.GetRequiredService<SaveStateRegistry>();
+
+        Assert.That(registry.Entries.Select(e => $"{e.IdStr}#{e.InstanceId}"), Is.EqualTo(new[] { "uart#0", "rtc#0" }));
+        Assert.That(provider.GetServices<ISaveStateDevice>(), Has.Exactly(2).Items);
+    }
 }
