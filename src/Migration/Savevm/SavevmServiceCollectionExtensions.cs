@@ -32,13 +32,15 @@ public static class SavevmServiceCollectionExtensions
     /// <summary>
     /// Adds <typeparamref name="T"/> as a singleton that registers itself with the savevm
     /// registry; resolve it as <typeparamref name="T"/> or as <see cref="ISaveStateDevice"/>.
+    /// Adding the same type again changes nothing: the one instance registers once.
     /// </summary>
     public static IServiceCollection AddSaveStateDevice<T>(this IServiceCollection services)
         where T : class, ISaveStateDevice
     {
         services.AddSavevm();
         services.TryAddSingleton<T>();
-        services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<T>());
+        services.TryAddEnumerable(
+            ServiceDescriptor.Singleton<ISaveStateDevice, T>(provider => provider.GetRequiredService<T>()));
         return services;
     }
 
