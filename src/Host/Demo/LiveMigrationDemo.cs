@@ -44,7 +44,7 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
 
         await using DemoVm destination = await DemoVm.StartAsync(
             "destination", directory,
-            ["-M", "none", "-m", ram, "-nodefaults", "-display", "none", "-incoming", $"tcp:127.0.0.1:{port}"],
+            ["-M", "none", "-m", ram, "-nodefaults", "-display", "none", "-guest", $"dirty,rate={settings.GuestPagesPerSecond}", "-incoming", $"tcp:127.0.0.1:{port}"],
             cancellation).ConfigureAwait(false);
         await using DemoVm source = await DemoVm.StartAsync(
             "source", directory,

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using MiniVmm.Migration.Ram;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Migration.VMState;
 using MiniVmm.Runstate;
 
 namespace MiniVmm.Host.Guest;
@@ -10,9 +12,18 @@ namespace MiniVmm.Host.Guest;
 /// 1 MiB up to the end of RAM, page after page, round after round, marking each page dirty,
 /// at the given rate or as fast as it can. It runs only while the VM runs: a stop waits until
 /// the thread is parked (as pausing vCPUs does), so nothing is written while the VM is stopped.
+/// Where the guest is (its "vCPU state": the next page to write) migrates in the section
+/// <c>x-dirty-guest</c>, so a destination started with the same <c>-guest</c> option carries on
+/// exactly where the source stopped.
 /// </summary>
-public sealed class DirtyingGuest : IDisposable
+public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
 {
+    private static readonly VMStateDescription<DirtyingGuest> Description =
+        VMStateDescription<DirtyingGuest>.Build("x-dirty-guest", version: 1, minimumVersion: 1)
+            .UInt64("next-page", guest => ref guest._nextPage)
+            .PostLoad((guest, _) => guest.CheckPosition())
+            .Done();
+
     /// <summary>Where the guest starts writing (QEMU's test guest leaves the first MiB alone).</summary>
     public const long StartAddress = 1 << 20;
 
@@ -27,6 +38,7 @@ public sealed class DirtyingGuest : IDisposable
     private bool _parked;
     private bool _disposed;
     private long _pagesWritten;
+    private ulong _nextPage = StartAddress >> RamBlock.PageShift;
 
     /// <summary>Creates the guest on <paramref name="memory"/>'s first block, parked until the VM runs.</summary>
     public DirtyingGuest(GuestMemory memory, VirtualMachine vm, long pagesPerSecond)
@@ -42,6 +54,9 @@ public sealed class DirtyingGuest : IDisposable
             OnRunStateChange(true, vm.State);
         }
     }
+
+    /// <inheritdoc />
+    public void Register(SaveStateRegistry registry) => registry.RegisterVMState(Description, this, instanceId: 0);
 
     /// <summary>How many page writes the guest has done.</summary>
     public long PagesWritten => Interlocked.Read(ref _pagesWritten);
@@ -67,7 +82,6 @@ public sealed class DirtyingGuest : IDisposable
     {
         long firstPage = StartAddress >> RamBlock.PageShift;
         long endPage = _block.PageCount;
-        long page = firstPage;
         var clock = Stopwatch.StartNew();
         long pacedPages = 0;
         while (true)
@@ -93,6 +107,8 @@ public sealed class DirtyingGuest : IDisposable
                 _parked = false;
             }
 
+            // Parked while the VM is stopped, so a save or load of _nextPage never races this loop.
+            long page = (long)_nextPage;
             for (int i = 0; i < PagesPerBatch; i++)
             {
                 Span<byte> first = _block.GetSpan(page << RamBlock.PageShift, 1);
@@ -103,6 +119,8 @@ public sealed class DirtyingGuest : IDisposable
                     page = firstPage;
                 }
             }
+
+            _nextPage = (ulong)page;
 
             Interlocked.Add(ref _pagesWritten, PagesPerBatch);
             pacedPages += PagesPerBatch;
@@ -115,6 +133,16 @@ public sealed class DirtyingGuest : IDisposable
                     Thread.Sleep(TimeSpan.FromMilliseconds(ahead));
                 }
             }
+        }
+    }
+
+    private void CheckPosition()
+    {
+        long first = StartAddress >> RamBlock.PageShift;
+        if (_nextPage < (ulong)first || _nextPage >= (ulong)_block.PageCount)
+        {
+            throw new InvalidDataException(
+                $"x-dirty-guest: next page {_nextPage} is outside this guest's pages {first}..{_block.PageCount - 1}");
         }
     }
 
