@@ -1,0 +1,79 @@
+namespace MiniVmm.Migration.Analysis;
+
+/// <summary>How many RAM records of each kind a section (or the whole stream) holds.</summary>
+public sealed class RamRecordCounts
+{
+    /// <summary>PAGE records (raw pages).</summary>
+    public long Pages { get; private set; }
+
+    /// <summary>ZERO records (pages of one repeated byte).</summary>
+    public long ZeroPages { get; private set; }
+
+    /// <summary>XBZRLE delta pages.</summary>
+    public long XbzrlePages { get; private set; }
+
+    /// <summary>zlib-compressed pages.</summary>
+    public long CompressedPages { get; private set; }
+
+    /// <summary>MEM_SIZE records (block lists).</summary>
+    public long MemSizeRecords { get; private set; }
+
+    /// <summary>EOS records.</summary>
+    public long EosRecords { get; private set; }
+
+    /// <summary>MULTIFD_FLUSH records.</summary>
+    public long MultifdFlushRecords { get; private set; }
+
+    /// <summary>Page records that named their block instead of carrying CONTINUE.</summary>
+    public long RecordsNamingBlock { get; private set; }
+
+    /// <summary>Every record counted, of any kind.</summary>
+    public long Records => Pages + ZeroPages + XbzrlePages + CompressedPages + MemSizeRecords + EosRecords + MultifdFlushRecords;
+
+    /// <summary>Counts one record whose flags, without CONTINUE, are <paramref name="kind"/>.</summary>
+    internal void Count(RamRecordFlag kind)
+    {
+        switch (kind)
+        {
+            case RamRecordFlag.Page:
+                Pages++;
+                break;
+            case RamRecordFlag.Zero:
+                ZeroPages++;
+                break;
+            case RamRecordFlag.Xbzrle:
+                XbzrlePages++;
+                break;
+            case RamRecordFlag.CompressPage:
+                CompressedPages++;
+                break;
+            case RamRecordFlag.MemSize:
+                MemSizeRecords++;
+                break;
+            case RamRecordFlag.Eos:
+                EosRecords++;
+                break;
+            case RamRecordFlag.MultifdFlush:
+                MultifdFlushRecords++;
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a single RAM record kind");
+        }
+    }
+
+    /// <summary>Counts a page record that carried its block's name.</summary>
+    internal void CountBlockName() => RecordsNamingBlock++;
+
+    /// <summary>Adds every count of <paramref name="other"/> to this one.</summary>
+    internal void Add(RamRecordCounts other)
+    {
+        Pages += other.Pages;
+        ZeroPages += other.ZeroPages;
+        XbzrlePages += other.XbzrlePages;
+        CompressedPages += other.CompressedPages;
+        MemSizeRecords += other.MemSizeRecords;
+        EosRecords += other.EosRecords;
+        MultifdFlushRecords += other.MultifdFlushRecords;
+        RecordsNamingBlock += other.RecordsNamingBlock;
+    }
+}
