@@ -38,6 +38,11 @@ public sealed partial class VmRunner(
         ];
         try
         {
+            if (!InitializeMachine())
+            {
+                return 1;
+            }
+
             await using (qmp.ConfigureAwait(false))
             {
                 foreach (QmpSocketOptions socket in options.QmpSockets)
@@ -74,10 +79,11 @@ public sealed partial class VmRunner(
     }
 
     /// <summary>
-    /// Enters <c>inmigrate</c> and starts listening for <c>-incoming URI</c>; otherwise starts the
-    /// VM unless <c>-S</c>. False when the incoming URI cannot be used (the process exits 1).
+    /// Builds the machine before any QMP client is served (as QEMU finishes machine init before
+    /// its monitor runs): copies the <c>-device loader</c> files into RAM and creates the guest.
+    /// False when that fails (the process exits 1).
     /// </summary>
-    private bool StartMachine()
+    private bool InitializeMachine()
     {
         try
         {
@@ -88,13 +94,21 @@ public sealed partial class VmRunner(
             }
 
             _ = services.GetService(typeof(DirtyingGuest));
+            return true;
         }
         catch (Exception error) when (error is InvalidCommandLineException or ArgumentException)
         {
             Console.Error.WriteLine($"minivmm: {error.Message}");
             return false;
         }
+    }
 
+    /// <summary>
+    /// Enters <c>inmigrate</c> and starts listening for <c>-incoming URI</c>; otherwise starts the
+    /// VM unless <c>-S</c>. False when the incoming URI cannot be used (the process exits 1).
+    /// </summary>
+    private bool StartMachine()
+    {
         using BigLock.Scope held = vm.Bql.Acquire();
         vm.Autostart = !options.StartPaused;
         if (options.Incoming is { } incoming)
