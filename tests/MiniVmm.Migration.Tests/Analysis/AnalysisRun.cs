@@ -6,7 +6,7 @@ namespace MiniVmm.Migration.Tests.Analysis;
 /// <summary>Runs <see cref="AnalyzeCommand"/> over bytes and parses what it printed.</summary>
 internal sealed record AnalysisRun(int ExitCode, string Text, JsonNode Json)
 {
-    public const string FixturePath = "/work/shared/fixtures/qemu-7.2/ram-64m-pattern.bin";
+    public static string FixturePath => SharedFixtures.Qemu72Stream;
 
     public static byte[] FixtureBytes() => File.ReadAllBytes(FixturePath);
 

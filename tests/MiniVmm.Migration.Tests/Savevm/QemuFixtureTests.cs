@@ -8,12 +8,12 @@ namespace MiniVmm.Migration.Tests.Savevm;
 
 /// <summary>
 /// The stream QEMU 7.2 wrote for a 64 MiB <c>-M none</c> guest
-/// (/work/shared/fixtures/qemu-7.2/ram-64m-pattern.bin, layout in qemu-7.2-peer.md §2.2).
+/// (../shared/fixtures/qemu-7.2/ram-64m-pattern.bin, layout in qemu-7.2-peer.md §2.2).
 /// </summary>
 [TestFixture]
 public sealed class QemuFixtureTests
 {
-    private const string FixturePath = "/work/shared/fixtures/qemu-7.2/ram-64m-pattern.bin";
+    private static string FixturePath => SharedFixtures.Qemu72Stream;
     private const int FixtureLength = 217852;
     private const int HeaderAndConfigurationLength = 0x11;
     private const int TimerSectionOffset = 0x03505a;

@@ -10,7 +10,7 @@ namespace MiniVmm.Migration.Tests.VMState;
 /// </summary>
 public sealed class QemuMachineNoneDevicesTests
 {
-    private const string FixturePath = "/work/shared/fixtures/qemu-7.2/ram-64m-pattern.bin";
+    private static string FixturePath => SharedFixtures.Qemu72Stream;
     private const int TimerBodyOffset = 0x03506d;
     private const int GlobalStateBodyOffset = 0x0350a3;
     private const int VmdescLengthOffset = 0x035112;
