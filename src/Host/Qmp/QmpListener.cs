@@ -38,14 +38,18 @@ public sealed partial class QmpListener : IAsyncDisposable
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            RemoveStaleSocket(options.Path);
-            socket.Bind(new UnixDomainSocketEndPoint(options.Path));
+            // Bind under a temporary name, listen and restrict it, then rename it into place: a
+            // client that sees the path can always connect, and never to a socket still 0755.
+            string staging = options.Path + ".new";
+            RemoveStaleSocket(staging);
+            socket.Bind(new UnixDomainSocketEndPoint(staging));
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(options.Path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                File.SetUnixFileMode(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
 
             socket.Listen(16);
+            File.Move(staging, options.Path, overwrite: true);
         }
         catch (Exception error) when (error is SocketException or IOException or UnauthorizedAccessException or ArgumentException)
         {

@@ -107,16 +107,19 @@ public sealed class MiniVmmProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for the process to exit and returns its exit code.</summary>
-    public async Task<int> WaitForExitAsync()
+    public Task<int> WaitForExitAsync() => WaitForExitAsync(DefaultTimeout);
+
+    /// <summary>Waits up to <paramref name="limit"/> for the process to exit and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan limit)
     {
-        using var timeout = new CancellationTokenSource(DefaultTimeout);
+        using var timeout = new CancellationTokenSource(limit);
         try
         {
             await _process.WaitForExitAsync(timeout.Token);
         }
         catch (OperationCanceledException)
         {
-            Assert.Fail($"minivmm did not exit within {DefaultTimeout.TotalSeconds} s; stderr:\n{Stderr}");
+            Assert.Fail($"minivmm did not exit within {limit.TotalSeconds} s; stderr:\n{Stderr}");
         }
 
         return _process.ExitCode;
