@@ -12,6 +12,7 @@ public sealed class GuestMemory : IDisposable
 
     private readonly RamBlock[] _blocks;
     private int _dirtyLogUsers;
+    private System.Collections.Immutable.ImmutableArray<IDirtyLogSource> _dirtyLogSources = [];
     private bool _disposed;
 
     /// <summary>Creates the blocks of <paramref name="layout"/>, in that order; they must not overlap.</summary>
@@ -108,6 +109,29 @@ public sealed class GuestMemory : IDisposable
     /// logging stays on until each has called <see cref="StopDirtyLogging"/>.
     /// </summary>
     public void StartDirtyLogging() => Interlocked.Increment(ref _dirtyLogUsers);
+
+    /// <summary>
+    /// Adds a source of dirty pages the bitmaps cannot see by themselves (device DMA); it is
+    /// asked to report at every <see cref="SyncDirtyLogSources"/> until the result is disposed.
+    /// </summary>
+    public IDisposable AddDirtyLogSource(IDirtyLogSource source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        System.Collections.Immutable.ImmutableInterlocked.Update(ref _dirtyLogSources, list => list.Add(source));
+        return new DirtyLogSourceRegistration(this, source);
+    }
+
+    /// <summary>
+    /// Lets every dirty-log source mark what it saw (QEMU's <c>log_sync</c>); the RAM handler
+    /// calls it right before harvesting the bitmaps. Big lock held.
+    /// </summary>
+    public void SyncDirtyLogSources()
+    {
+        foreach (IDirtyLogSource source in _dirtyLogSources)
+        {
+            source.SyncDirtyLog(this);
+        }
+    }
 
     /// <summary>Ends one user's dirty logging. Pages already marked stay marked.</summary>
     public void StopDirtyLogging()
@@ -279,4 +303,17 @@ public sealed class GuestMemory : IDisposable
 
     private string Describe() =>
         string.Join(", ", _blocks.Select(b => $"'{b.IdStr}' 0x{b.GuestAddress:x}..0x{b.GuestAddress + b.UsedLength:x}"));
+
+    private sealed class DirtyLogSourceRegistration(GuestMemory memory, IDirtyLogSource source) : IDisposable
+    {
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                System.Collections.Immutable.ImmutableInterlocked.Update(ref memory._dirtyLogSources, list => list.Remove(source));
+            }
+        }
+    }
 }

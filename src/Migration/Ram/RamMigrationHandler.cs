@@ -304,6 +304,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         lock (_bitmapLock)
         {
             RamBlockSendState[] send = _send ?? throw new InvalidOperationException("ram: dirty bitmap sync before save_setup");
+            _memory.SyncDirtyLogSources();
             long fresh = 0;
             foreach (RamBlockSendState state in send)
             {
