@@ -79,6 +79,9 @@ public sealed partial class VmRunner(
     /// </summary>
     private bool StartMachine()
     {
+        // Held from the first loader to the start of the VM: QMP commands (which take the big
+        // lock) wait until the machine is set up, as QEMU's monitor only runs after machine init.
+        using BigLock.Scope held = vm.Bql.Acquire();
         try
         {
             var memory = (GuestMemory?)services.GetService(typeof(GuestMemory));
@@ -95,7 +98,6 @@ public sealed partial class VmRunner(
             return false;
         }
 
-        using BigLock.Scope held = vm.Bql.Acquire();
         vm.Autostart = !options.StartPaused;
         if (options.Incoming is { } incoming)
         {

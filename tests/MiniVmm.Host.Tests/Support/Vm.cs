@@ -156,9 +156,16 @@ public sealed class Vm : IAsyncDisposable
         return await Process.WaitForExitAsync();
     }
 
+    private int _disposed;
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await Qmp.DisposeAsync();
         await Process.DisposeAsync();
     }
