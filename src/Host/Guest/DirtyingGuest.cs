@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using MiniVmm.Migration.Ram;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Migration.VMState;
 using MiniVmm.Runstate;
 
 namespace MiniVmm.Host.Guest;
@@ -10,9 +12,17 @@ namespace MiniVmm.Host.Guest;
 /// 1 MiB up to the end of RAM, page after page, round after round, marking each page dirty,
 /// at the given rate or as fast as it can. It runs only while the VM runs: a stop waits until
 /// the thread is parked (as pausing vCPUs does), so nothing is written while the VM is stopped.
+/// Where the loop is (the next page) is its vCPU state: it travels in the <c>x-dirty-guest</c>
+/// section, so a migrated guest carries on where the source's stopped, as a real vCPU does.
 /// </summary>
-public sealed class DirtyingGuest : IDisposable
+public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
 {
+    private static readonly VMStateDescription<DirtyingGuest> Description =
+        VMStateDescription<DirtyingGuest>.Build("x-dirty-guest", version: 1, minimumVersion: 1)
+            .UInt64("next_page", g => ref g._nextPage)
+            .PostLoad((g, _) => g.CheckNextPage())
+            .Done();
+
     /// <summary>Where the guest starts writing (QEMU's test guest leaves the first MiB alone).</summary>
     public const long StartAddress = 1 << 20;
 
@@ -27,6 +37,7 @@ public sealed class DirtyingGuest : IDisposable
     private bool _parked;
     private bool _disposed;
     private long _pagesWritten;
+    private ulong _nextPage = StartAddress >> RamBlock.PageShift;
 
     /// <summary>Creates the guest on <paramref name="memory"/>'s first block, parked until the VM runs.</summary>
     public DirtyingGuest(GuestMemory memory, VirtualMachine vm, long pagesPerSecond)
@@ -45,6 +56,20 @@ public sealed class DirtyingGuest : IDisposable
 
     /// <summary>How many page writes the guest has done.</summary>
     public long PagesWritten => Interlocked.Read(ref _pagesWritten);
+
+    /// <inheritdoc />
+    public void Register(SaveStateRegistry registry) => registry.RegisterVMState(Description, this, instanceId: 0);
+
+    /// <summary>Post-load: the received position must be a page the loop writes.</summary>
+    private void CheckNextPage()
+    {
+        ulong first = StartAddress >> RamBlock.PageShift;
+        if (_nextPage < first || _nextPage >= (ulong)_block.PageCount)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(_nextPage), $"next_page {_nextPage} is outside the guest's pages {first}..{_block.PageCount - 1}");
+        }
+    }
 
     /// <summary>
     /// The VM change-state handler: runs with the big lock held on the thread that starts or
@@ -67,7 +92,8 @@ public sealed class DirtyingGuest : IDisposable
     {
         long firstPage = StartAddress >> RamBlock.PageShift;
         long endPage = _block.PageCount;
-        long page = firstPage;
+        long page = (long)_nextPage;
+        bool ran = false;
         var clock = Stopwatch.StartNew();
         long pacedPages = 0;
         while (true)
@@ -76,9 +102,17 @@ public sealed class DirtyingGuest : IDisposable
             {
                 while (!_run && !_disposed)
                 {
+                    // Parked, the position is vCPU state that a migration may save or load.
+                    if (ran)
+                    {
+                        _nextPage = (ulong)page;
+                        ran = false;
+                    }
+
                     _parked = true;
                     Monitor.PulseAll(_gate);
                     Monitor.Wait(_gate);
+                    page = (long)_nextPage;
                     clock.Restart();
                     pacedPages = 0;
                 }
@@ -91,6 +125,7 @@ public sealed class DirtyingGuest : IDisposable
                 }
 
                 _parked = false;
+                ran = true;
             }
 
             for (int i = 0; i < PagesPerBatch; i++)

@@ -43,6 +43,7 @@ public static class MachineServiceCollectionExtensions
                 provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException("-guest dirty needs RAM (use -m)"),
                 provider.GetRequiredService<VirtualMachine>(),
                 rate));
+            services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<DirtyingGuest>());
         }
 
         foreach (DeviceSpec device in options.Devices)
