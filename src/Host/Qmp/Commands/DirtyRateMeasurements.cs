@@ -7,7 +7,7 @@ namespace MiniVmm.Host.Qmp.Commands;
 /// The state behind <c>calc-dirty-rate</c> and <c>query-dirty-rate</c>: one measurement at a
 /// time, reported with QEMU's field names (dirty rate in MiB/s, times in seconds).
 /// </summary>
-public sealed class DirtyRateMeasurements(GuestMemory? memory, TimeProvider time)
+public sealed class DirtyRateMeasurements(TimeProvider time, GuestMemory? memory = null)
 {
     private readonly object _gate = new();
     private string _status = "unstarted";
