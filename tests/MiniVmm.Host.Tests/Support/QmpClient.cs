@@ -45,9 +45,24 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>Connects to <paramref name="socketPath"/> and reads the greeting.</summary>
     public static async Task<QmpClient> ConnectAsync(string socketPath)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         using var timeout = new CancellationTokenSource(DefaultTimeout);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token);
+        Socket socket;
+        while (true)
+        {
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token);
+                break;
+            }
+            catch (SocketException error) when (error.SocketErrorCode == SocketError.ConnectionRefused && !timeout.IsCancellationRequested)
+            {
+                // The server creates the file when it binds and accepts once it listens: between the two, try again.
+                socket.Dispose();
+                await Task.Delay(20, timeout.Token);
+            }
+        }
+
         var client = new QmpClient(socket);
         client.Greeting = await client.ReadReplyAsync();
         return client;
