@@ -130,7 +130,7 @@ public sealed class QemuInteropProcessTests
         {
             await qemu.SetParametersAsync(Fast());
             await qemu.MigrateAsync(ExecToFile(first));
-            await qemu.WaitForCompletedAsync();
+            TestContext.Out.WriteLine($"QEMU -> file: {(await qemu.WaitForCompletedAsync()).ToJsonString()}");
             await GuestRam.WaitForFileAsync(first, Vm.LongWait);
             Assert.That(await HashRamAsync(qemu, Ram1G), Is.EqualTo(expected), "QEMU's own RAM is not the loader file");
         }
@@ -145,7 +145,7 @@ public sealed class QemuInteropProcessTests
         string second = _directory.File("minivmm.stream");
         await minivmm.SetParametersAsync(Fast());
         await minivmm.MigrateAsync(ExecToFile(second));
-        await minivmm.WaitForCompletedAsync();
+        TestContext.Out.WriteLine($"MiniVmm -> file: {(await minivmm.WaitForCompletedAsync()).ToJsonString()}");
         await GuestRam.WaitForFileAsync(second, Vm.LongWait);
 
         await using Vm back = await Vm.StartAsync(VmProgram.Qemu, _directory, "dst", [.. machine, "-incoming", $"exec:cat {second}"]);
