@@ -85,6 +85,9 @@ public sealed partial class VmRunner(
     /// </summary>
     private bool InitializeMachine()
     {
+        // Held from the first loader to the start of the VM: QMP commands (which take the big
+        // lock) wait until the machine is set up, as QEMU's monitor only runs after machine init.
+        using BigLock.Scope held = vm.Bql.Acquire();
         try
         {
             var memory = (GuestMemory?)services.GetService(typeof(GuestMemory));

@@ -7,8 +7,7 @@ namespace MiniVmm.Host.Tests.EndToEnd;
 [TestFixture]
 public sealed class AnalyzeProcessTests
 {
-    private static string Fixture => Path.GetFullPath(Path.Combine(
-        TestContext.CurrentContext.TestDirectory, "../../../../../../shared/fixtures/qemu-7.2/ram-64m-pattern.bin"));
+    private static string Fixture => SharedFixtures.Qemu72Stream;
 
     [Test]
     public async Task Lists_the_fixture_sections_with_QEMUs_ids_and_offsets()

@@ -7,7 +7,7 @@ namespace MiniVmm.Host.Tests.Support;
 /// A real <c>minivmm</c> child process (<c>dotnet minivmm.dll ...</c> from the test output
 /// directory), its stdout and stderr captured for failure messages, killed when disposed.
 /// </summary>
-public sealed class MiniVmmProcess : IAsyncDisposable
+public sealed class MiniVmmProcess : IVmProcess
 {
     /// <summary>How long any single wait lasts before the test fails.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(20);

@@ -45,9 +45,24 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>Connects to <paramref name="socketPath"/> and reads the greeting.</summary>
     public static async Task<QmpClient> ConnectAsync(string socketPath)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         using var timeout = new CancellationTokenSource(DefaultTimeout);
-        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token);
+        Socket socket;
+        while (true)
+        {
+            socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), timeout.Token);
+                break;
+            }
+            catch (SocketException error) when (error.SocketErrorCode == SocketError.ConnectionRefused && !timeout.IsCancellationRequested)
+            {
+                // The server creates the file when it binds and accepts once it listens: between the two, try again.
+                socket.Dispose();
+                await Task.Delay(20, timeout.Token);
+            }
+        }
+
         var client = new QmpClient(socket);
         client.Greeting = await client.ReadReplyAsync();
         return client;
@@ -62,8 +77,8 @@ public sealed class QmpClient : IAsyncDisposable
         return client;
     }
 
-    /// <summary>Sends a command and returns its reply.</summary>
-    public Task<JsonObject> ExecuteAsync(string name, JsonObject? arguments = null, JsonNode? id = null)
+    /// <summary>Sends a command and returns its reply (waiting at most <paramref name="timeout"/>, default <see cref="DefaultTimeout"/>).</summary>
+    public Task<JsonObject> ExecuteAsync(string name, JsonObject? arguments = null, JsonNode? id = null, TimeSpan? timeout = null)
     {
         var request = new JsonObject { ["execute"] = name };
         if (arguments is not null)
@@ -76,14 +91,14 @@ public sealed class QmpClient : IAsyncDisposable
             request["id"] = id;
         }
 
-        return SendRawAsync(request.ToJsonString() + "\n");
+        return SendRawAsync(request.ToJsonString() + "\n", timeout);
     }
 
     /// <summary>Sends raw text and returns the next reply.</summary>
-    public async Task<JsonObject> SendRawAsync(string text)
+    public async Task<JsonObject> SendRawAsync(string text, TimeSpan? timeout = null)
     {
         await WriteRawAsync(text);
-        return await ReadReplyAsync();
+        return await ReadReplyAsync(timeout);
     }
 
     /// <summary>Sends raw text without waiting for anything.</summary>
@@ -94,16 +109,17 @@ public sealed class QmpClient : IAsyncDisposable
     }
 
     /// <summary>The next message that is not an event.</summary>
-    public async Task<JsonObject> ReadReplyAsync()
+    public async Task<JsonObject> ReadReplyAsync(TimeSpan? timeout = null)
     {
-        using var timeout = new CancellationTokenSource(DefaultTimeout);
+        TimeSpan limit = timeout ?? DefaultTimeout;
+        using var cancel = new CancellationTokenSource(limit);
         try
         {
-            return await _replies.Reader.ReadAsync(timeout.Token);
+            return await _replies.Reader.ReadAsync(cancel.Token);
         }
         catch (OperationCanceledException)
         {
-            throw new TimeoutException($"no QMP reply within {DefaultTimeout.TotalSeconds} s");
+            throw new TimeoutException($"no QMP reply within {limit.TotalSeconds} s");
         }
         catch (ChannelClosedException)
         {
