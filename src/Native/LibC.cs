@@ -19,6 +19,13 @@ internal static unsafe partial class LibC
     internal const int O_NONBLOCK = 0x800;
     internal const int SEEK_DATA = 3;
     internal const int SEEK_HOLE = 4;
+    internal const int AF_UNIX = 1;
+    internal const int SOCK_STREAM = 1;
+    internal const int SOCK_CLOEXEC = 0x80000;
+    internal const int MSG_CTRUNC = 0x8;
+    internal const int MSG_DONTWAIT = 0x40;
+    internal const int MSG_NOSIGNAL = 0x4000;
+    internal const int MSG_CMSG_CLOEXEC = 0x40000000;
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial int close(int fd);
@@ -68,4 +75,13 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial int madvise(nint address, nuint length, int advice);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int socketpair(int domain, int type, int protocol, int* fds);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint recvmsg(int socket, SocketMessageHeader* message, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint sendmsg(int socket, SocketMessageHeader* message, int flags);
 }

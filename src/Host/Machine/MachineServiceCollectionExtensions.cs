@@ -71,7 +71,8 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<SavevmOptions>(),
             provider.GetRequiredService<GlobalState>(),
             provider.GetService<IRamTransferStatistics>(),
-            provider.GetRequiredService<ILoggerFactory>()));
+            provider.GetRequiredService<ILoggerFactory>())
+            { PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null });
 
         return services
             .AddQmpCommand<MigrateCommand>()

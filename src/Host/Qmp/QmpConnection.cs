@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using MiniVmm.Host.Qmp.Protocol;
+using MiniVmm.Native;
 
 namespace MiniVmm.Host.Qmp;
 
@@ -60,6 +61,19 @@ public sealed partial class QmpConnection
         {
             // The client went away, or the server is stopping.
         }
+        catch (NativeCallException error) when (error.Errno is Errno.ECONNRESET or Errno.EPIPE)
+        {
+            // The client went away with input unread.
+        }
+        catch (IOException error)
+        {
+            // recvmsg failed, or the client passed more descriptors than fit in one read.
+            LogReceiveFailed(error, Id);
+        }
+        finally
+        {
+            Session.CloseReceivedDescriptors();
+        }
 
         _outgoing.Writer.TryComplete();
         try
@@ -85,28 +99,46 @@ public sealed partial class QmpConnection
         }
     }
 
+    /// <summary>
+    /// Reads with recvmsg(2) rather than <see cref="Socket.ReceiveAsync(Memory{byte}, SocketFlags, CancellationToken)"/>
+    /// so that file descriptors passed with SCM_RIGHTS reach the session before the command they
+    /// came with is dispatched. A zero-byte receive waits until the socket is readable; then
+    /// everything queued is read without blocking.
+    /// </summary>
     private async Task ReadLoopAsync()
     {
         var framer = new QmpInputFramer();
         var inputs = new List<QmpInput>();
+        var descriptors = new List<FileDescriptorHandle>();
         byte[] buffer = new byte[ReceiveBufferBytes];
         while (true)
         {
-            int received = await _socket.ReceiveAsync(buffer, SocketFlags.None, _closing.Token).ConfigureAwait(false);
-            if (received == 0)
+            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, _closing.Token).ConfigureAwait(false);
+            while (true)
             {
-                return;
-            }
-
-            inputs.Clear();
-            framer.Feed(buffer.AsSpan(0, received), inputs);
-            foreach (QmpInput input in inputs)
-            {
-                QmpDispatchResult result = _dispatcher.Dispatch(input, Session);
-                Enqueue(result.Reply);
-                foreach (Action after in result.AfterReply)
+                _closing.Token.ThrowIfCancellationRequested();
+                descriptors.Clear();
+                if (!UnixSocketMessages.TryReceive(_socket.SafeHandle, buffer, descriptors, out int received, dontWait: true))
                 {
-                    after();
+                    break;
+                }
+
+                Session.AddReceivedDescriptors(descriptors);
+                if (received == 0)
+                {
+                    return;
+                }
+
+                inputs.Clear();
+                framer.Feed(buffer.AsSpan(0, received), inputs);
+                foreach (QmpInput input in inputs)
+                {
+                    QmpDispatchResult result = _dispatcher.Dispatch(input, Session);
+                    Enqueue(result.Reply);
+                    foreach (Action after in result.AfterReply)
+                    {
+                        after();
+                    }
                 }
             }
         }
@@ -159,6 +191,9 @@ public sealed partial class QmpConnection
 
     [LoggerMessage(EventId = 3303, Level = LogLevel.Warning, Message = "QMP client {Client} does not read: more than {Capacity} messages queued, disconnecting it")]
     private partial void LogQueueOverflow(int client, int capacity);
+
+    [LoggerMessage(EventId = 3305, Level = LogLevel.Warning, Message = "QMP client {Client}: receiving failed, disconnecting it")]
+    private partial void LogReceiveFailed(Exception error, int client);
 
     [LoggerMessage(EventId = 3304, Level = LogLevel.Warning, Message = "QMP client {Client} did not take its last messages in time")]
     private partial void LogFlushTimedOut(int client);

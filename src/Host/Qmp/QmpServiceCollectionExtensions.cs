@@ -6,12 +6,13 @@ namespace MiniVmm.Host.Qmp;
 /// <summary>Registers the QMP server and its commands.</summary>
 public static class QmpServiceCollectionExtensions
 {
-    /// <summary>Adds the server, the dispatcher, the command registry and the built-in commands.</summary>
+    /// <summary>Adds the server, the dispatcher, the command registry, the table of passed descriptors and the built-in commands.</summary>
     public static IServiceCollection AddQmp(this IServiceCollection services)
     {
         services.AddSingleton<QmpCommandRegistry>();
         services.AddSingleton<QmpDispatcher>();
         services.AddSingleton<QmpServer>();
+        services.AddSingleton<PassedDescriptorTable>();
         return services
             .AddQmpCommand<QmpCapabilitiesCommand>()
             .AddQmpCommand<QueryStatusCommand>()
@@ -19,7 +20,9 @@ public static class QmpServiceCollectionExtensions
             .AddQmpCommand<ContCommand>()
             .AddQmpCommand<QuitCommand>()
             .AddQmpCommand<QueryVersionCommand>()
-            .AddQmpCommand<QueryCommandsCommand>();
+            .AddQmpCommand<QueryCommandsCommand>()
+            .AddQmpCommand<GetfdCommand>()
+            .AddQmpCommand<ClosefdCommand>();
     }
 
     /// <summary>Adds one QMP command; its constructor's dependencies come from the container.</summary>

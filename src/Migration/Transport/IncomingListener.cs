@@ -5,21 +5,22 @@ namespace MiniVmm.Migration.Transport;
 
 /// <summary>
 /// Where an incoming migration waits for its stream: a listening socket bound to exactly the
-/// address given (tcp, unix), or a command/file opened on accept. Dispose stops listening and
-/// removes a unix socket file it created.
+/// address given (tcp, unix), a passed descriptor taken at once (fd), or a command/file opened
+/// on accept. Dispose stops listening, removes a unix socket file it created and closes a passed
+/// descriptor never accepted.
 /// </summary>
 public sealed class IncomingListener : IDisposable
 {
     private readonly MigrationUri _uri;
     private readonly Socket? _socket;
-    private readonly Func<string, System.IO.Stream>? _passedDescriptors;
+    private System.IO.Stream? _passed;
     private int _disposed;
 
-    private IncomingListener(MigrationUri uri, Socket? socket, Func<string, System.IO.Stream>? passedDescriptors)
+    private IncomingListener(MigrationUri uri, Socket? socket, System.IO.Stream? passed = null)
     {
         _uri = uri;
         _socket = socket;
-        _passedDescriptors = passedDescriptors;
+        _passed = passed;
     }
 
     /// <summary>The URI this listener serves.</summary>
@@ -28,22 +29,30 @@ public sealed class IncomingListener : IDisposable
     /// <summary>The bound endpoint of a socket listener (tcp port 0 becomes the real port).</summary>
     public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
 
-    /// <summary>Starts listening (sockets) right away, so a source can connect as soon as this returns.</summary>
+    /// <summary>
+    /// Starts listening (sockets) right away, so a source can connect as soon as this returns.
+    /// An <c>fd:NAME</c> URI takes the descriptor from <paramref name="passedDescriptors"/> now,
+    /// as QEMU does, so that an unknown name fails here.
+    /// </summary>
+    /// <exception cref="IOException">The socket cannot listen, or no descriptor has the name.</exception>
     public static IncomingListener Listen(MigrationUri uri, Func<string, System.IO.Stream>? passedDescriptors = null)
     {
         switch (uri.Scheme)
         {
             case MigrationScheme.Tcp:
-                return new IncomingListener(uri, Bind(OutgoingTransport.ResolveTcp(uri)), passedDescriptors);
+                return new IncomingListener(uri, Bind(OutgoingTransport.ResolveTcp(uri)));
             case MigrationScheme.Unix:
                 if (File.Exists(uri.Target))
                 {
                     File.Delete(uri.Target);
                 }
 
-                return new IncomingListener(uri, Bind(new UnixDomainSocketEndPoint(uri.Target)), passedDescriptors);
+                return new IncomingListener(uri, Bind(new UnixDomainSocketEndPoint(uri.Target)));
+            case MigrationScheme.Fd:
+                return new IncomingListener(uri, null, passedDescriptors?.Invoke(uri.Target)
+                    ?? throw new IOException($"File descriptor named '{uri.Target}' has not been found"));
             default:
-                return new IncomingListener(uri, null, passedDescriptors);
+                return new IncomingListener(uri, null);
         }
     }
 
@@ -69,8 +78,8 @@ public sealed class IncomingListener : IDisposable
                 file.Seek(_uri.Offset, SeekOrigin.Begin);
                 return file;
             case MigrationScheme.Fd:
-                return _passedDescriptors?.Invoke(_uri.Target)
-                    ?? throw new IOException($"File descriptor named '{_uri.Target}' has not been found");
+                return Interlocked.Exchange(ref _passed, null)
+                    ?? throw new InvalidOperationException($"fd:{_uri.Target} was accepted already");
             default:
                 throw new ArgumentOutOfRangeException(nameof(_uri), _uri.Scheme, "unknown migration scheme");
         }
@@ -107,6 +116,7 @@ public sealed class IncomingListener : IDisposable
         }
 
         _socket?.Dispose();
+        Interlocked.Exchange(ref _passed, null)?.Dispose();
         if (_uri.Scheme == MigrationScheme.Unix)
         {
             try

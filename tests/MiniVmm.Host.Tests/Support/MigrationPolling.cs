@@ -59,4 +59,20 @@ public static class MigrationPolling
 
         return reply["return"];
     }
+
+    /// <summary>
+    /// Runs a command with <paramref name="descriptor"/> passed alongside (SCM_RIGHTS) and returns
+    /// its <c>return</c> member, failing the test on an error reply.
+    /// </summary>
+    public static async Task<JsonNode?> ReturnOfWithDescriptorAsync(
+        this QmpClient client, string name, JsonObject? arguments, System.Runtime.InteropServices.SafeHandle descriptor)
+    {
+        JsonObject reply = await client.ExecuteWithDescriptorAsync(name, arguments, descriptor);
+        if (reply["error"] is { } error)
+        {
+            throw new AssertionException($"{name} failed: {error.ToJsonString()}");
+        }
+
+        return reply["return"];
+    }
 }

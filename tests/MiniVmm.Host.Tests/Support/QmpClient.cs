@@ -1,7 +1,9 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using MiniVmm.Native;
 
 namespace MiniVmm.Host.Tests.Support;
 
@@ -92,6 +94,43 @@ public sealed class QmpClient : IAsyncDisposable
         }
 
         return SendRawAsync(request.ToJsonString() + "\n", timeout);
+    }
+
+    /// <summary>
+    /// Sends a command with <paramref name="descriptor"/> attached (SCM_RIGHTS, as QEMU's
+    /// <c>getfd</c> expects) and returns its reply. The server gets its own copy of the descriptor.
+    /// </summary>
+    public async Task<JsonObject> ExecuteWithDescriptorAsync(string name, JsonObject? arguments, SafeHandle descriptor)
+    {
+        var request = new JsonObject { ["execute"] = name };
+        if (arguments is not null)
+        {
+            request["arguments"] = arguments;
+        }
+
+        byte[] bytes = Encoding.UTF8.GetBytes(request.ToJsonString() + "\n");
+        bool referenced = false;
+        int sent;
+        try
+        {
+            descriptor.DangerousAddRef(ref referenced);
+            sent = UnixSocketMessages.Send(_socket.SafeHandle, bytes, [(int)descriptor.DangerousGetHandle()]);
+        }
+        finally
+        {
+            if (referenced)
+            {
+                descriptor.DangerousRelease();
+            }
+        }
+
+        if (sent < bytes.Length)
+        {
+            using var timeout = new CancellationTokenSource(DefaultTimeout);
+            await _socket.SendAsync(bytes.AsMemory(sent), SocketFlags.None, timeout.Token);
+        }
+
+        return await ReadReplyAsync();
     }
 
     /// <summary>Sends raw text and returns the next reply.</summary>
