@@ -126,6 +126,23 @@ public sealed class FileDescriptorHandle : SafeHandle
         }
     }
 
+    /// <summary>
+    /// Shuts a socket down in both directions with shutdown(2), waking any thread blocked in a
+    /// read or write on it. Returns false when the descriptor is not a socket (ENOTSOCK).
+    /// </summary>
+    public bool TryShutdownSocket()
+    {
+        if (LibC.shutdown(this, LibC.SHUT_RDWR) == 0)
+        {
+            return true;
+        }
+
+        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        return errno is Errno.ENOTSOCK or Errno.ENOTCONN
+            ? false
+            : throw NativeCallException.FromLastError("shutdown", $"fd {Number}");
+    }
+
     /// <summary>Sets the file size with ftruncate(2).</summary>
     public void Truncate(long size)
     {

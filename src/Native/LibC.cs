@@ -43,6 +43,11 @@ internal static unsafe partial class LibC
     internal static partial int ftruncate(FileDescriptorHandle fd, long length);
 
     [LibraryImport(Library, SetLastError = true)]
+    internal static partial int shutdown(FileDescriptorHandle fd, int how);
+
+    internal const int SHUT_RDWR = 2;
+
+    [LibraryImport(Library, SetLastError = true)]
     internal static partial int fstat(FileDescriptorHandle fd, FileStatus* status);
 
     [LibraryImport(Library, SetLastError = true)]

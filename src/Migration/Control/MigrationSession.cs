@@ -516,6 +516,9 @@ public sealed partial class MigrationSession : IDisposable
                 case System.Net.Sockets.NetworkStream network:
                     network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
                     break;
+                case MiniVmm.Native.FileDescriptorStream passed when passed.Handle.TryShutdownSocket():
+                    // A socket passed with getfd: shutdown wakes a write blocked on it.
+                    break;
                 case { } other:
                     other.Dispose();
                     break;
