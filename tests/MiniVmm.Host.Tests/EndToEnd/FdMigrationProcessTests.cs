@@ -144,6 +144,46 @@ public sealed class FdMigrationProcessTests
     }
 
     [Test]
+    public async Task Cancel_wakes_a_migration_blocked_writing_to_a_passed_socket()
+    {
+        // 48 MiB of random data: far more than the socket buffers can hold.
+        string image = _directory.File("big.bin");
+        byte[] random = new byte[48 << 20];
+        new Random(9).NextBytes(random);
+        await File.WriteAllBytesAsync(image, random);
+        using var sink = new TcpListener(IPAddress.Loopback, 0);
+        sink.Start();
+        int port = ((IPEndPoint)sink.LocalEndpoint).Port;
+        (MiniVmmProcess source, QmpClient client) = await StartAsync(
+            "src", "-S", "-device", $"loader,file={image},addr=0x100000");
+        await using (source)
+        await using (client)
+        {
+            using Socket connection = await ConnectAsync(port);
+            using Socket neverReads = await sink.AcceptSocketAsync();
+            await client.ReturnOfWithDescriptorAsync("getfd", new() { ["fdname"] = "stuck" }, connection.SafeHandle);
+            await client.ReturnOfAsync("migrate-set-parameters", new() { ["max-bandwidth"] = 0 });
+            await client.ReturnOfAsync("migrate", new() { ["uri"] = "fd:stuck" });
+
+            // The peer never reads: once the socket buffers are full the migration thread blocks in write(2).
+            long last = -1;
+            for (int stable = 0; stable < 5;)
+            {
+                await Task.Delay(100);
+                long sent = (await client.ReturnOfAsync("query-migrate"))?["ram"]?["transferred"]?.GetValue<long>() ?? 0;
+                stable = sent == last ? stable + 1 : 0;
+                last = sent;
+            }
+
+            await client.ReturnOfAsync("migrate_cancel");
+            JsonObject end = await client.WaitForMigrationEndAsync();
+
+            Assert.That(end["status"]?.GetValue<string>(), Is.EqualTo("cancelled"), JsonText.Of(end));
+            Assert.That((await client.ReturnOfAsync("query-status"))?["status"]?.GetValue<string>(), Is.EqualTo("prelaunch"));
+        }
+    }
+
+    [Test]
     public async Task Migrate_to_an_unknown_descriptor_name_fails_naming_it()
     {
         (MiniVmmProcess source, QmpClient client) = await StartAsync("src", "-S", "-device", "x-sample,id=a,seed=5");
