@@ -14,12 +14,12 @@ namespace MiniVmm.Vfio;
 /// since they were last sent (dirty bytes); the stop-copy tail is the remaining chunks, the
 /// registers and an end marker. <see cref="StateDigest"/> compares a source with its destination.
 /// </summary>
-public sealed class DmaEngineDevice : VfioDevice, IVfioSavingSource
+public sealed class DmaEngineDevice : VfioDevice
 {
     /// <summary>Size of a state chunk, the unit of dirty tracking and of the migration data.</summary>
     public const int ChunkSize = 64 * 1024;
 
-    private static readonly int ChunkRecordSize = DmaEngineStateFormat.ChunkRecordSize(ChunkSize);
+    private const int ChunkRecordSize = DmaEngineStateFormat.RecordHeaderSize + ChunkSize;
 
     private readonly object data = new();
     private readonly IGuestMemoryAccess guestMemory;
@@ -30,6 +30,7 @@ public sealed class DmaEngineDevice : VfioDevice, IVfioSavingSource
     private readonly ulong windowLength;
     private readonly ManualResetEventSlim dmaGate = new(false);
     private readonly Thread? worker;
+    private readonly SavingSource savingSource;
     private DmaEngineRegisters registers;
     private bool dmaEnabled;
     private bool stopping;
@@ -77,6 +78,7 @@ public sealed class DmaEngineDevice : VfioDevice, IVfioSavingSource
         chunkCount = state.Length / ChunkSize;
         pendingInitial = new bool[chunkCount];
         dirty = new bool[chunkCount];
+        savingSource = new SavingSource(this);
         PowerOn();
         if (this.options.RunWorker)
         {
@@ -163,29 +165,23 @@ public sealed class DmaEngineDevice : VfioDevice, IVfioSavingSource
         }
     }
 
-    ulong IVfioSavingSource.PendingInitialBytes
+    private ulong SavingPendingInitialBytes()
     {
-        get
+        lock (data)
         {
-            lock (data)
-            {
-                return PendingInitialBytes();
-            }
+            return PendingInitialBytes();
         }
     }
 
-    ulong IVfioSavingSource.PendingDirtyBytes
+    private ulong SavingPendingDirtyBytes()
     {
-        get
+        lock (data)
         {
-            lock (data)
-            {
-                return (ulong)dirtyCount * (ulong)ChunkRecordSize;
-            }
+            return (ulong)dirtyCount * ChunkRecordSize;
         }
     }
 
-    VfioSavingPiece IVfioSavingSource.ProduceNext(IBufferWriter<byte> output, bool stopCopy)
+    private VfioSavingPiece ProduceSavingPiece(IBufferWriter<byte> output, bool stopCopy)
     {
         lock (data)
         {
@@ -417,7 +413,7 @@ public sealed class DmaEngineDevice : VfioDevice, IVfioSavingSource
             dirtyCount = 0;
             initialCursor = 0;
             dirtyCursor = 0;
-            return this;
+            return savingSource;
         }
     }
 
@@ -574,6 +570,16 @@ public sealed class DmaEngineDevice : VfioDevice, IVfioSavingSource
             throw Invalid($"incomplete state: {seenCount} of {chunkCount} chunks, {(end ? "with" : "without")} end marker");
         }
         return loaded;
+    }
+
+    // The device's saving data, kept off the device's public surface.
+    private sealed class SavingSource(DmaEngineDevice device) : IVfioSavingSource
+    {
+        public ulong PendingInitialBytes => device.SavingPendingInitialBytes();
+
+        public ulong PendingDirtyBytes => device.SavingPendingDirtyBytes();
+
+        public VfioSavingPiece ProduceNext(IBufferWriter<byte> output, bool stopCopy) => device.ProduceSavingPiece(output, stopCopy);
     }
 
     private VfioMigrationException Invalid(string what) => new(Errno.EINVAL, $"{Name}: invalid resuming data: {what}");

@@ -31,8 +31,6 @@ internal static class DmaEngineStateFormat
         End = 4,
     }
 
-    public static int ChunkRecordSize(int chunkSize) => RecordHeaderSize + chunkSize;
-
     public static void WriteHeader(IBufferWriter<byte> output, int chunkSize, long stateSize)
     {
         Span<byte> payload = Begin(output, RecordType.Header, 0, HeaderPayloadSize);

@@ -14,29 +14,30 @@ public static class VfioMigrationFsm
     /// <summary>Number of defined states (<c>VFIO_DEVICE_STATE_NR</c>).</summary>
     public const int StateCount = 8;
 
-    private const VfioDeviceState E = VfioDeviceState.Error;
-    private const VfioDeviceState S = VfioDeviceState.Stop;
-    private const VfioDeviceState R = VfioDeviceState.Running;
-    private const VfioDeviceState SC = VfioDeviceState.StopCopy;
-    private const VfioDeviceState RS = VfioDeviceState.Resuming;
-    private const VfioDeviceState RP = VfioDeviceState.RunningP2P;
-    private const VfioDeviceState PC = VfioDeviceState.PreCopy;
-    private const VfioDeviceState PP = VfioDeviceState.PreCopyP2P;
+    private const byte E = (byte)VfioDeviceState.Error;
+    private const byte S = (byte)VfioDeviceState.Stop;
+    private const byte R = (byte)VfioDeviceState.Running;
+    private const byte SC = (byte)VfioDeviceState.StopCopy;
+    private const byte RS = (byte)VfioDeviceState.Resuming;
+    private const byte RP = (byte)VfioDeviceState.RunningP2P;
+    private const byte PC = (byte)VfioDeviceState.PreCopy;
+    private const byte PP = (byte)VfioDeviceState.PreCopyP2P;
 
-    // The next hop assuming every optional feature is present, indexed [current, requested] in
-    // enum order (Error, Stop, Running, StopCopy, Resuming, RunningP2P, PreCopy, PreCopyP2P).
-    // Error as a hop means the request is refused.
-    private static readonly VfioDeviceState[,] FullFeatureHop =
-    {
-        /* from Error      */ { E, E, E, E, E, E, E, E },
-        /* from Stop       */ { E, S, RP, SC, RS, RP, RP, RP },
-        /* from Running    */ { E, RP, R, RP, RP, RP, PC, RP },
-        /* from StopCopy   */ { E, S, S, SC, S, S, E, E },
-        /* from Resuming   */ { E, S, S, S, RS, S, S, S },
-        /* from RunningP2P */ { E, S, R, S, S, RP, R, PP },
-        /* from PreCopy    */ { E, R, R, PP, R, R, PC, PP },
-        /* from PreCopyP2P */ { E, RP, RP, SC, RP, RP, PC, PP },
-    };
+    // The next hop assuming every optional feature is present: row = current state, column =
+    // requested state, both in enum order (Error, Stop, Running, StopCopy, Resuming, RunningP2P,
+    // PreCopy, PreCopyP2P). Error as a hop means the request is refused. (Constant data in the
+    // assembly image: nothing here can be modified.)
+    private static ReadOnlySpan<byte> FullFeatureHop =>
+    [
+        /* from Error      */ E, E, E, E, E, E, E, E,
+        /* from Stop       */ E, S, RP, SC, RS, RP, RP, RP,
+        /* from Running    */ E, RP, R, RP, RP, RP, PC, RP,
+        /* from StopCopy   */ E, S, S, SC, S, S, E, E,
+        /* from Resuming   */ E, S, S, S, RS, S, S, S,
+        /* from RunningP2P */ E, S, R, S, S, RP, R, PP,
+        /* from PreCopy    */ E, R, R, PP, R, R, PC, PP,
+        /* from PreCopyP2P */ E, RP, RP, SC, RP, RP, PC, PP,
+    ];
 
     /// <summary>
     /// The state a driver moves to next on the way from <paramref name="current"/> to
@@ -59,12 +60,12 @@ public static class VfioMigrationFsm
             throw new VfioMigrationException(Errno.EINVAL,
                 $"Requested state {requested} is not supported with migration flags {flags}");
         }
-        VfioDeviceState next = FullFeatureHop[(int)current, (int)requested];
+        VfioDeviceState next = Hop(current, requested);
         // Skip optional states this device lacks. A hop of Error ends the walk: that is a
         // blocked transition, refused instead of looping forever.
         while (next != VfioDeviceState.Error && !IsSupported(flags, next))
         {
-            next = FullFeatureHop[(int)next, (int)requested];
+            next = Hop(next, requested);
         }
         if (next == VfioDeviceState.Error)
         {
@@ -134,6 +135,9 @@ public static class VfioMigrationFsm
         (VfioDeviceState.Stop, VfioDeviceState.Resuming) => true,
         _ => false,
     };
+
+    private static VfioDeviceState Hop(VfioDeviceState current, VfioDeviceState requested)
+        => (VfioDeviceState)FullFeatureHop[(int)current * StateCount + (int)requested];
 
     private static bool IsDefined(VfioDeviceState state) => (uint)state < StateCount;
 }

@@ -162,28 +162,29 @@ internal sealed class VfioSavingSession : IDisposable
             Monitor.PulseAll(sync);
         }
         // The producer may be blocked writing into a full pipe: drain it until the producer is gone.
-        byte[] scratch = new byte[DrainBufferSize];
+        byte[]? scratch = null;
         while (!producer.Join(0))
         {
-            if (!DrainQueued(scratch))
+            if (!DrainQueued(ref scratch))
             {
                 producer.Join(1);
             }
         }
-        while (DrainQueued(scratch))
+        while (DrainQueued(ref scratch))
         {
         }
         writeEnd.Dispose();
         readEnd.Dispose();
     }
 
-    private bool DrainQueued(byte[] scratch)
+    private bool DrainQueued(ref byte[]? scratch)
     {
         int queued = Pipe.QueuedBytes(readEnd);
         if (queued <= 0)
         {
             return false;
         }
+        scratch ??= new byte[DrainBufferSize];
         readEnd.Read(scratch.AsSpan(0, Math.Min(queued, scratch.Length)));
         return true;
     }

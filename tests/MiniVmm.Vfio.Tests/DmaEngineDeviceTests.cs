@@ -11,7 +11,7 @@ public class DmaEngineDeviceTests
     private const int Chunks = StateMiB * 1024 * 1024 / DmaEngineDevice.ChunkSize;
     private const int FullState = DataFd.HeaderRecord + Chunks * DataFd.ChunkRecord + DataFd.Tail;
 
-    public static readonly VfioMigrationFlags[] FlagSets = VfioMigrationFsmTests.FlagSets;
+    public static VfioMigrationFlags[] FlagSets => VfioMigrationFsmTests.FlagSets;
 
     private static DmaEngineDevice Create(RecordingGuestMemory memory, VfioMigrationFlags flags, ulong seed = 7, bool worker = false)
         => new(memory, new DmaEngineOptions

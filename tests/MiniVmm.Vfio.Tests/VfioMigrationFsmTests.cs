@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using MiniVmm.Native;
 using MiniVmm.Vfio;
 
@@ -14,13 +15,13 @@ public class VfioMigrationFsmTests
     private const VfioMigrationFlags P2P = VfioMigrationFlags.P2P;
     private const VfioMigrationFlags PRE = VfioMigrationFlags.PreCopy;
 
-    private static readonly VfioDeviceState[] AllStates = Enum.GetValues<VfioDeviceState>();
+    private static VfioDeviceState[] AllStates => Enum.GetValues<VfioDeviceState>();
 
     /// <summary>The four flag sets the uAPI accepts.</summary>
-    public static readonly VfioMigrationFlags[] FlagSets = [SC, SC | P2P, SC | PRE, SC | P2P | PRE];
+    public static VfioMigrationFlags[] FlagSets => [SC, SC | P2P, SC | PRE, SC | P2P | PRE];
 
     // Short names used in the tables.
-    private static readonly Dictionary<string, VfioDeviceState> Names = new()
+    private static readonly FrozenDictionary<string, VfioDeviceState> Names = new Dictionary<string, VfioDeviceState>
     {
         ["ERR"] = VfioDeviceState.Error,
         ["STOP"] = VfioDeviceState.Stop,
@@ -30,30 +31,30 @@ public class VfioMigrationFsmTests
         ["RUN_P2P"] = VfioDeviceState.RunningP2P,
         ["PRE"] = VfioDeviceState.PreCopy,
         ["PRE_P2P"] = VfioDeviceState.PreCopyP2P,
-    };
+    }.ToFrozenDictionary();
 
     // Supported states per flag set (A.5, column 2).
-    private static readonly Dictionary<VfioMigrationFlags, string> Supported = new()
+    private static readonly FrozenDictionary<VfioMigrationFlags, string> Supported = new Dictionary<VfioMigrationFlags, string>
     {
         [SC] = "STOP RUN SC RES",
         [SC | P2P] = "STOP RUN SC RES RUN_P2P",
         [SC | PRE] = "STOP RUN SC RES PRE",
         [SC | P2P | PRE] = "STOP RUN SC RES RUN_P2P PRE PRE_P2P",
-    };
+    }.ToFrozenDictionary();
 
     // Arcs drivers must implement per flag set (A.5, column 3, and the uAPI's per-feature lists).
-    private static readonly Dictionary<VfioMigrationFlags, string> Arcs = new()
+    private static readonly FrozenDictionary<VfioMigrationFlags, string> Arcs = new Dictionary<VfioMigrationFlags, string>
     {
         [SC] = "STOP>RUN RUN>STOP STOP>SC SC>STOP STOP>RES RES>STOP",
         [SC | P2P] = "RUN>RUN_P2P RUN_P2P>RUN RUN_P2P>STOP STOP>RUN_P2P STOP>SC SC>STOP STOP>RES RES>STOP",
         [SC | PRE] = "STOP>RUN RUN>STOP STOP>SC SC>STOP STOP>RES RES>STOP RUN>PRE PRE>RUN PRE>SC",
         [SC | P2P | PRE] = "RUN>RUN_P2P RUN_P2P>RUN RUN_P2P>STOP STOP>RUN_P2P STOP>SC SC>STOP STOP>RES RES>STOP "
             + "RUN>PRE PRE>RUN PRE>PRE_P2P PRE_P2P>PRE PRE_P2P>RUN_P2P PRE_P2P>SC RUN_P2P>PRE_P2P",
-    };
+    }.ToFrozenDictionary();
 
     // Full expected paths "FROM>TO = hop hop ..." for every pair of distinct supported states;
     // "EINVAL" for the refused ones.
-    private static readonly Dictionary<VfioMigrationFlags, string[]> ExpectedPaths = new()
+    private static readonly FrozenDictionary<VfioMigrationFlags, string[]> ExpectedPaths = new Dictionary<VfioMigrationFlags, string[]>
     {
         [SC] =
         [
@@ -95,7 +96,7 @@ public class VfioMigrationFsmTests
             "PRE_P2P>STOP = RUN_P2P STOP", "PRE_P2P>RUN = RUN_P2P RUN", "PRE_P2P>SC = SC",
             "PRE_P2P>RES = RUN_P2P STOP RES", "PRE_P2P>RUN_P2P = RUN_P2P", "PRE_P2P>PRE = PRE",
         ],
-    };
+    }.ToFrozenDictionary();
 
     private static HashSet<VfioDeviceState> SupportedStates(VfioMigrationFlags flags)
         => Supported[flags].Split(' ').Select(n => Names[n]).ToHashSet();
