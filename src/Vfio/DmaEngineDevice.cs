@@ -129,6 +129,12 @@ public sealed class DmaEngineDevice : VfioDevice
         }
     }
 
+    /// <summary>
+    /// <see cref="StateDigest"/> as it was right after the last RESUMING→STOP arc applied a
+    /// migrated state (before any DMA could change it), or null if no state was ever loaded.
+    /// </summary>
+    public byte[]? LoadedStateDigest { get; private set; }
+
     /// <summary>SHA-256 of the internal state followed by the serialized registers.</summary>
     public byte[] StateDigest()
     {
@@ -491,6 +497,9 @@ public sealed class DmaEngineDevice : VfioDevice
             Parse(input, apply: true);
             registers = loaded;
         }
+
+        // Taken before the arc completes, so before the device can run DMA again.
+        LoadedStateDigest = StateDigest();
     }
 
     private DmaEngineRegisters Parse(ReadOnlySpan<byte> input, bool apply)

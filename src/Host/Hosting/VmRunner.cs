@@ -97,6 +97,7 @@ public sealed partial class VmRunner(
             }
 
             _ = services.GetService(typeof(DirtyingGuest));
+            _ = services.GetService(typeof(Devices.VfioMigrationBlockers));
             return true;
         }
         catch (Exception error) when (error is InvalidCommandLineException or ArgumentException)

@@ -46,6 +46,7 @@ public static class MachineServiceCollectionExtensions
             services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<DirtyingGuest>());
         }
 
+        int vfioDevices = 0;
         foreach (DeviceSpec device in options.Devices)
         {
             switch (device.Driver)
@@ -55,6 +56,18 @@ public static class MachineServiceCollectionExtensions
                     var sample = new SampleDevice(device.Require("id"), device.GetNumber("seed", 0));
                     services.AddSingleton(sample);
                     services.AddSaveStateDevice(sample);
+                    break;
+                case "vfio-emu":
+                    int index = vfioDevices++;
+                    DeviceSpec spec = device;
+                    services.AddSingleton(provider => new VfioEmuDevice(
+                        spec,
+                        index,
+                        provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException($"-device {spec.Text}: the machine has no RAM (use -m)"),
+                        provider.GetRequiredService<VirtualMachine>(),
+                        () => provider.GetRequiredService<MigrationCoordinator>().Capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck),
+                        provider.GetRequiredService<ILoggerFactory>().CreateLogger<VfioEmuDevice>()));
+                    services.AddSingleton<ISaveStateDevice>(provider => provider.GetServices<VfioEmuDevice>().ElementAt(index));
                     break;
                 case "loader":
                     services.AddSingleton(FileLoader.From(device));
@@ -72,7 +85,11 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<GlobalState>(),
             provider.GetService<IRamTransferStatistics>(),
             provider.GetRequiredService<ILoggerFactory>())
-            { PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null });
+        {
+            PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
+            VfioTransferred = () => provider.GetServices<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
+        });
+        services.AddSingleton<VfioMigrationBlockers>();
 
         return services
             .AddQmpCommand<MigrateCommand>()
@@ -88,6 +105,7 @@ public static class MachineServiceCollectionExtensions
             .AddQmpCommand<PmemsaveCommand>()
             .AddQmpCommand<CalcDirtyRateCommand>()
             .AddQmpCommand<QueryDirtyRateCommand>()
-            .AddQmpCommand<CheckGuestMemoryCommand>();
+            .AddQmpCommand<CheckGuestMemoryCommand>()
+            .AddQmpCommand<QueryVfioCommand>();
     }
 }

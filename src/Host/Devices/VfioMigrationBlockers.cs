@@ -1,0 +1,45 @@
+using MiniVmm.Migration.Control;
+
+namespace MiniVmm.Host.Devices;
+
+/// <summary>
+/// QEMU's VFIO migration blockers (vfio.md §B.2): a device that cannot track its DMA writes
+/// blocks migration, and so do several migratable devices when not all of them support P2P
+/// (one global blocker).
+/// </summary>
+public sealed class VfioMigrationBlockers : IDisposable
+{
+    /// <summary>QEMU's message for devices that cannot be quiesced together.</summary>
+    public const string MultipleWithoutP2P = "Multiple VFIO devices migration is supported only if all of them support P2P migration";
+
+    /// <summary>QEMU's message for a device without dirty tracking.</summary>
+    public const string NoDirtyTracking = "VFIO device doesn't support device and IOMMU dirty tracking";
+
+    private readonly List<IDisposable> _blockers = [];
+
+    /// <summary>Adds the blockers that <paramref name="devices"/> call for.</summary>
+    public VfioMigrationBlockers(IEnumerable<VfioEmuDevice> devices, MigrationCoordinator migration)
+    {
+        VfioEmuDevice[] all = [.. devices];
+        foreach (VfioEmuDevice device in all.Where(d => !d.Handler.SupportsDirtyTracking))
+        {
+            _blockers.Add(migration.AddBlocker($"{NoDirtyTracking} ({device.Id})"));
+        }
+
+        if (all.Length > 1 && !all.All(d => d.Handler.Flags.HasFlag(MiniVmm.Vfio.VfioMigrationFlags.P2P)))
+        {
+            _blockers.Add(migration.AddBlocker(MultipleWithoutP2P));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (IDisposable blocker in _blockers)
+        {
+            blocker.Dispose();
+        }
+
+        _blockers.Clear();
+    }
+}
