@@ -8,13 +8,17 @@ namespace MiniVmm.Host.Demo;
 
 /// <summary>
 /// <c>minivmm demo</c>: starts a destination and a source VM as child processes (1 GiB of RAM,
-/// the source running the dirtying guest), migrates the source live over TCP loopback with a
-/// progress display, then checks on the destination that guest memory is consistent the way
-/// QEMU's migration-test does and that the guest runs there, and prints a summary. Exit code
-/// 0 only if every check passed.
+/// the source running the dirtying guest, two emulated VFIO devices with P2P and precopy doing
+/// DMA), migrates the source live over TCP loopback with a progress display, then checks on the
+/// destination that guest memory is consistent the way QEMU's migration-test does, that the
+/// guest runs there and that each device's state arrived exactly, and prints a summary. Exit
+/// code 0 only if every check passed.
 /// </summary>
 public sealed class LiveMigrationDemo(DemoSettings settings)
 {
+    /// <summary>The emulated VFIO devices both VMs get: P2P and PRE_COPY, with internal state that changes while they run.</summary>
+    private static readonly (string Id, int StateMiB)[] VfioDevices = [("gpu0", 16), ("nic0", 8)];
+
     private static readonly TimeSpan MigrationTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>Runs the demo; returns the process exit code.</summary>
@@ -42,14 +46,14 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         string ram = settings.RamSize;
         AnsiConsole.MarkupLineInterpolated($"[bold]MiniVmm live migration demo[/]: {ram} of guest RAM, dirtying guest at {DescribeRate(settings.GuestPagesPerSecond)}, TCP 127.0.0.1:{port}");
 
+        string[] machine =
+        [
+            "-M", "none", "-m", ram, "-nodefaults", "-display", "none", "-guest", $"dirty,rate={settings.GuestPagesPerSecond}",
+            .. VfioDevices.SelectMany(d => new[] { "-device", $"vfio-emu,id={d.Id},p2p=on,precopy=on,state-size={d.StateMiB}" }),
+        ];
         await using DemoVm destination = await DemoVm.StartAsync(
-            "destination", directory,
-            ["-M", "none", "-m", ram, "-nodefaults", "-display", "none", "-guest", $"dirty,rate={settings.GuestPagesPerSecond}", "-incoming", $"tcp:127.0.0.1:{port}"],
-            cancellation).ConfigureAwait(false);
-        await using DemoVm source = await DemoVm.StartAsync(
-            "source", directory,
-            ["-M", "none", "-m", ram, "-nodefaults", "-display", "none", "-guest", $"dirty,rate={settings.GuestPagesPerSecond}"],
-            cancellation).ConfigureAwait(false);
+            "destination", directory, [.. machine, "-incoming", $"tcp:127.0.0.1:{port}"], cancellation).ConfigureAwait(false);
+        await using DemoVm source = await DemoVm.StartAsync("source", directory, machine, cancellation).ConfigureAwait(false);
 
         // Let the guest run a little so that memory is really being written when the migration starts.
         await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation).ConfigureAwait(false);
@@ -83,9 +87,20 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         JsonNode? check = await destination.Qmp.ReturnOfAsync("x-check-guest-memory", null, cancellation).ConfigureAwait(false);
         bool guestRuns = Progress(check) > Progress(before);
         bool consistent = check?["consistent"]?.GetValue<bool>() == true;
+        var devices = new List<(string Id, bool Equal, string Detail)>();
+        foreach ((string id, int stateMiB) in VfioDevices)
+        {
+            JsonNode? sent = await source.Qmp.ReturnOfAsync("x-query-vfio", new JsonObject { ["id"] = id }, cancellation).ConfigureAwait(false);
+            JsonNode? received = await destination.Qmp.ReturnOfAsync("x-query-vfio", new JsonObject { ["id"] = id }, cancellation).ConfigureAwait(false);
+            string? digest = sent?["digest"]?.GetValue<string>();
+            bool equal = digest is not null && digest == received?["loaded-digest"]?.GetValue<string>();
+            devices.Add((id, equal,
+                $"{stateMiB} MiB state, {Bytes(sent?["bytes-transferred"]?.GetValue<long>() ?? 0)} sent, " +
+                $"{(equal ? "state identical" : "STATE DIFFERS")} (sha256 {digest?[..12]}…), now {received?["device-state"]?.GetValue<string>()}"));
+        }
 
-        PrintSummary(final, destinationDone, sourceState, destinationState, guestRuns, check);
-        bool passed = destinationDone && consistent && guestRuns && sourceState == "postmigrate";
+        PrintSummary(final, destinationDone, sourceState, destinationState, guestRuns, check, devices);
+        bool passed = destinationDone && consistent && guestRuns && sourceState == "postmigrate" && devices.All(d => d.Equal);
         AnsiConsole.MarkupLine(passed ? "[green bold]demo passed[/]" : "[red bold]demo FAILED[/]");
         return passed ? 0 : 1;
     }
@@ -188,7 +203,8 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
     private static long Progress(JsonNode? check) => check?["guest-pages-written"]?.GetValue<long>() ?? 0;
 
     private static void PrintSummary(
-        JsonObject info, bool destinationDone, string sourceState, string destinationState, bool guestRuns, JsonNode? check)
+        JsonObject info, bool destinationDone, string sourceState, string destinationState, bool guestRuns, JsonNode? check,
+        IReadOnlyList<(string Id, bool Equal, string Detail)> devices)
     {
         JsonNode? ram = info["ram"];
         long total = info["total-time"]?.GetValue<long>() ?? 0;
@@ -208,6 +224,11 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         table.AddRow("destination", destinationDone ? $"completed, {destinationState}" : "did not complete");
         table.AddRow("guest runs on destination", guestRuns ? "yes" : "NO");
         table.AddRow("memory check", Markup.Escape(check?["description"]?.GetValue<string>() ?? "not run"));
+        table.AddRow("VFIO bytes sent", Bytes(info["vfio"]?["transferred"]?.GetValue<long>() ?? 0));
+        foreach ((string id, _, string detail) in devices)
+        {
+            table.AddRow($"VFIO device {id}", Markup.Escape(detail));
+        }
         AnsiConsole.Write(table);
     }
 
