@@ -98,7 +98,7 @@ public sealed partial class QmpDispatcher(VirtualMachine vm, QmpCommandRegistry 
 
     private JsonNode? Execute(IQmpCommand command, JsonObject arguments, QmpContext context)
     {
-        using BigLock.Scope held = vm.Bql.Acquire();
+        using BigLock.Scope? held = command.RequiresBigLock ? vm.Bql.Acquire() : null;
         try
         {
             return command.Execute(arguments, context);

@@ -120,6 +120,35 @@ public sealed unsafe class RamBlock : IDisposable
     /// <summary>The page at <paramref name="page"/> without range or disposal checks (the caller checked).</summary>
     internal Span<byte> PageUnchecked(long page) => new(_host + (page << PageShift), PageSize);
 
+    /// <summary>The granule <see cref="Populate"/> works in: 2 MiB, 512 pages.</summary>
+    public const long PopulateChunk = 2 << 20;
+
+    /// <summary>
+    /// Allocates the memfd pages of [<paramref name="offset"/>, +<paramref name="length"/>) in one
+    /// go (madvise MADV_POPULATE_WRITE) instead of one page fault per first write: in a VM the
+    /// faults cost several times the copy. False when the kernel does not know the advice (it
+    /// then faults page by page, as before).
+    /// </summary>
+    public bool Populate(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_mapping.IsDisposed, this);
+        long end = Math.Min(offset + length, UsedLength);
+        if (offset < 0 || offset >= end)
+        {
+            return true;
+        }
+
+        try
+        {
+            _mapping.Advise(offset, end - offset, MemoryAdvice.PopulateWrite);
+            return true;
+        }
+        catch (NativeCallException error) when (error.Errno == Errno.EINVAL)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Unmaps the memory and closes the memfds (reverse of creation); later calls do nothing.</summary>
     public void Dispose()
     {

@@ -19,6 +19,8 @@ internal sealed partial class RamPageLoader
     private readonly GuestMemory _memory;
     private readonly ILogger _logger;
     private readonly Dictionary<RamBlock, RamBackingExtents> _extents = [];
+    private readonly Dictionary<RamBlock, bool[]> _populated = [];
+    private bool _populateUnsupported;
     private RamBlock? _lastBlock;
 
     public RamPageLoader(GuestMemory memory, ILogger logger)
@@ -72,6 +74,7 @@ internal sealed partial class RamPageLoader
                     FillPage(block!, address, stream.GetByte());
                     break;
                 case RamSaveFlags.Page:
+                    PopulateChunkOf(block!, address);
                     stream.ReadExactly(block!.GetSpan(address, RamBlock.PageSize), "RAM page");
                     ExtentsOf(block).Forget();
                     PagesLoaded++;
@@ -156,8 +159,35 @@ internal sealed partial class RamPageLoader
             }
         }
 
+        PopulateChunkOf(block, address);
         block.GetSpan(address, RamBlock.PageSize).Fill(fill);
         ExtentsOf(block).Forget();
+    }
+
+    /// <summary>
+    /// Before the first data page of a 2 MiB chunk lands, allocates the whole chunk in one call:
+    /// a full-RAM stream loads several times faster than with one page fault per page, and
+    /// chunks that only get zero pages stay unallocated.
+    /// </summary>
+    private void PopulateChunkOf(RamBlock block, long address)
+    {
+        if (_populateUnsupported)
+        {
+            return;
+        }
+
+        if (!_populated.TryGetValue(block, out bool[]? chunks))
+        {
+            chunks = new bool[(block.UsedLength + RamBlock.PopulateChunk - 1) / RamBlock.PopulateChunk];
+            _populated[block] = chunks;
+        }
+
+        long chunk = address / RamBlock.PopulateChunk;
+        if (!chunks[chunk])
+        {
+            chunks[chunk] = true;
+            _populateUnsupported = !block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk);
+        }
     }
 
     private RamBackingExtents ExtentsOf(RamBlock block)

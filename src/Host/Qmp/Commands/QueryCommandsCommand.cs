@@ -9,6 +9,9 @@ public sealed class QueryCommandsCommand : IQmpCommand
     public string Name => "query-commands";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context) =>
         new JsonArray([.. context.Commands.Names.Select(name => (JsonNode)new JsonObject { ["name"] = name })]);
 }

@@ -9,5 +9,8 @@ public sealed class QueryDirtyRateCommand(DirtyRateMeasurements measurements) : 
     public string Name => "query-dirty-rate";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context) => measurements.Query();
 }

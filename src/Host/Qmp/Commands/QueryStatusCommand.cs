@@ -10,6 +10,9 @@ public sealed class QueryStatusCommand : IQmpCommand
     public string Name => "query-status";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context)
     {
         RunState state = context.Vm.State;

@@ -10,5 +10,8 @@ public sealed class QueryVersionCommand : IQmpCommand
     public string Name => "query-version";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context) => QmpMessages.Version();
 }

@@ -10,6 +10,9 @@ public sealed class QueryMigrateCapabilitiesCommand(MigrationCoordinator migrati
     public string Name => "query-migrate-capabilities";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context)
     {
         MigrationCapabilities capabilities = migration.Capabilities;

@@ -10,6 +10,9 @@ public sealed class QueryMigrateCommand(MigrationCoordinator migration) : IQmpCo
     public string Name => "query-migrate";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context)
     {
         JsonObject info = migration.Query().ToJson();

@@ -10,5 +10,8 @@ public sealed class QueryMigrateParametersCommand(MigrationCoordinator migration
     public string Name => "query-migrate-parameters";
 
     /// <inheritdoc/>
+    public bool RequiresBigLock => false;
+
+    /// <inheritdoc/>
     public JsonNode? Execute(JsonObject arguments, QmpContext context) => MigrationParameterNames.ToJson(migration.Parameters);
 }
