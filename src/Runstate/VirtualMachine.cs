@@ -14,6 +14,7 @@ public sealed partial class VirtualMachine
     private readonly ILogger _logger;
     private volatile RunState _state;
     private bool _wasSuspended;
+    private int _cpuThrottle;
 
     /// <summary>Creates a VM in <paramref name="initial"/> (QEMU starts in <c>prelaunch</c>).</summary>
     public VirtualMachine(
@@ -62,6 +63,16 @@ public sealed partial class VirtualMachine
     /// <c>inmigrate</c> set and clear it.
     /// </summary>
     public bool Autostart { get; set; } = true;
+
+    /// <summary>
+    /// The share of time every vCPU must sleep, in percent (0 = not throttled, at most 99):
+    /// QEMU's <c>cpu_throttle_set</c>, driven by auto-converge. vCPU threads read it as they run.
+    /// </summary>
+    public int CpuThrottlePercentage
+    {
+        get => Volatile.Read(ref _cpuThrottle);
+        set => Volatile.Write(ref _cpuThrottle, Math.Clamp(value, 0, 99));
+    }
 
     /// <summary>
     /// Moves to <paramref name="state"/> without notifying anyone (<c>runstate_set</c>). The same

@@ -28,8 +28,10 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
     public const long StartAddress = 1 << 20;
 
     private const int PagesPerBatch = 64;
+    private const double ThrottleSliceMs = 10;
 
     private readonly RamBlock _block;
+    private readonly VirtualMachine _vm;
     private readonly long _pagesPerSecond;
     private readonly object _gate = new();
     private readonly Thread _thread;
@@ -46,6 +48,7 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
         _block = memory.Blocks.FirstOrDefault(b => b.GuestAddress == 0 && b.UsedLength > StartAddress)
             ?? throw new ArgumentException($"-guest dirty needs more than {StartAddress >> 20} MiB of RAM at address 0");
         _pagesPerSecond = pagesPerSecond;
+        _vm = vm;
         _registration = vm.StateChangeHandlers.Register(OnRunStateChange, priority: 0, name: "dirtying guest vCPU");
         _thread = new Thread(Run) { Name = "vcpu0 (dirty guest)", IsBackground = true };
         _thread.Start();
@@ -83,6 +86,7 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
         long firstPage = StartAddress >> RamBlock.PageShift;
         long endPage = _block.PageCount;
         var clock = Stopwatch.StartNew();
+        var slice = Stopwatch.StartNew();
         long pacedPages = 0;
         while (true)
         {
@@ -123,6 +127,17 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
             _nextPage = (ulong)page;
 
             Interlocked.Add(ref _pagesWritten, PagesPerBatch);
+            int throttle = _vm.CpuThrottlePercentage;
+            if (throttle > 0 && slice.Elapsed.TotalMilliseconds >= ThrottleSliceMs * (100 - throttle) / 100)
+            {
+                // Auto-converge: of every 10 ms slice the vCPU sleeps the throttled share, as QEMU's
+                // throttle timer makes every vCPU do.
+                Thread.Sleep(TimeSpan.FromMilliseconds(ThrottleSliceMs * throttle / 100));
+                slice.Restart();
+                pacedPages = 0;
+                clock.Restart();
+            }
+
             pacedPages += PagesPerBatch;
             if (_pagesPerSecond > 0)
             {

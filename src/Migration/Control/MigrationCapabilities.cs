@@ -35,7 +35,7 @@ public sealed record MigrationCapabilities(ImmutableHashSet<string> Enabled)
 
     /// <summary>The capabilities MiniVmm implements.</summary>
     public static IReadOnlySet<string> Supported { get; } =
-        ImmutableHashSet.Create(Events, PauseBeforeSwitchover);
+        ImmutableHashSet.Create(Events, PauseBeforeSwitchover, AutoConverge);
 
     /// <summary>Whether <paramref name="name"/> is on.</summary>
     public bool IsEnabled(string name) => Enabled.Contains(name);

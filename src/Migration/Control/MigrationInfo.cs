@@ -17,7 +17,8 @@ public sealed record MigrationInfo(
     long PagesPerSecond = 0,
     long? VfioTransferred = null,
     string? ErrorDescription = null,
-    int Passes = 0)
+    int Passes = 0,
+    int CpuThrottlePercentage = 0)
 {
     /// <summary>No migration yet: <c>query-migrate</c> returns an empty object.</summary>
     public static MigrationInfo NotStarted { get; } = new(MigrationStatus.None);
@@ -61,6 +62,11 @@ public sealed record MigrationInfo(
                 ["dirty-sync-missed-zero-copy"] = 0,
             };
             json["ram"] = ramJson;
+        }
+
+        if (CpuThrottlePercentage > 0)
+        {
+            json["cpu-throttle-percentage"] = CpuThrottlePercentage;
         }
 
         if (VfioTransferred is { } vfio)

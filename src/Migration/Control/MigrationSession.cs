@@ -179,7 +179,8 @@ public sealed partial class MigrationSession : IDisposable
                     Ram: _ram?.Snapshot(),
                     Mbps: Volatile.Read(ref _mbps),
                     PagesPerSecond: Volatile.Read(ref _pagesPerSecond),
-                    Passes: (int)Volatile.Read(ref _passes));
+                    Passes: (int)Volatile.Read(ref _passes),
+                    CpuThrottlePercentage: _vm.CpuThrottlePercentage);
             case MigrationStatus.Completed:
                 return new MigrationInfo(
                     status,
@@ -414,6 +415,52 @@ public sealed partial class MigrationSession : IDisposable
     }
 
     private long _pagesAtWindowStart;
+    private long _throttlePeriodStart;
+    private long _throttlePeriodBytes;
+    private int _throttleTriggers;
+
+    /// <summary>
+    /// Auto-converge (QEMU's <c>mig_throttle_guest_down</c> trigger): at a sync that closes a
+    /// period of at least 1 s, if the guest dirtied more than throttle-trigger-threshold percent
+    /// of what was sent in that period, for the second time, the vCPU throttle starts at
+    /// cpu-throttle-initial or grows by cpu-throttle-increment, up to max-cpu-throttle.
+    /// </summary>
+    private void CheckAutoConverge(RamTransferStats ram, MigrationStreamWriter? stream)
+    {
+        if (!_capabilities.IsEnabled(MigrationCapabilities.AutoConverge) || stream is null)
+        {
+            return;
+        }
+
+        long now = NowMs();
+        if (_throttlePeriodStart == 0)
+        {
+            (_throttlePeriodStart, _throttlePeriodBytes) = (now, stream.BytesWritten);
+            return;
+        }
+
+        if (now - _throttlePeriodStart < 1000)
+        {
+            return;
+        }
+
+        double seconds = (now - _throttlePeriodStart) / 1000.0;
+        double dirtyBytes = ram.DirtyPagesRate * 4096.0 * seconds;
+        double sentBytes = stream.BytesWritten - _throttlePeriodBytes;
+        MigrationParameters parameters = Parameters;
+        if (dirtyBytes > sentBytes * parameters.ThrottleTriggerThreshold / 100.0 && ++_throttleTriggers >= 2)
+        {
+            _throttleTriggers = 0;
+            int current = _vm.CpuThrottlePercentage;
+            int next = current == 0
+                ? (int)parameters.CpuThrottleInitial
+                : (int)Math.Min(parameters.MaxCpuThrottle, current + parameters.CpuThrottleIncrement);
+            _vm.CpuThrottlePercentage = next;
+            LogThrottle(next);
+        }
+
+        (_throttlePeriodStart, _throttlePeriodBytes) = (now, stream.BytesWritten);
+    }
 
     private void CheckPasses()
     {
@@ -422,7 +469,9 @@ public sealed partial class MigrationSession : IDisposable
             return;
         }
 
-        long syncs = _ram.Snapshot().DirtySyncCount;
+        RamTransferStats snapshot = _ram.Snapshot();
+        CheckAutoConverge(snapshot, _stream);
+        long syncs = snapshot.DirtySyncCount;
         while (_passes < syncs)
         {
             long pass = Interlocked.Increment(ref _passes);
@@ -459,6 +508,7 @@ public sealed partial class MigrationSession : IDisposable
         {
             using (_vm.Bql.Acquire())
             {
+                _vm.CpuThrottlePercentage = 0;
                 RestoreRunState();
                 writer?.Cleanup();
             }
@@ -604,6 +654,9 @@ public sealed partial class MigrationSession : IDisposable
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Error, Message = "migration failed: {Reason}")]
     private partial void LogFailed(Exception error, string reason);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "auto-converge: vCPU throttle now {Percent}%")]
+    private partial void LogThrottle(int percent);
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "restarting the source VM after the failed migration: {Count} handler(s) failed")]
     private partial void LogRestartFailed(int count);
