@@ -120,8 +120,12 @@ public sealed unsafe class RamBlock : IDisposable
     /// <summary>The page at <paramref name="page"/> without range or disposal checks (the caller checked).</summary>
     internal Span<byte> PageUnchecked(long page) => new(_host + (page << PageShift), PageSize);
 
-    /// <summary>The granule <see cref="Populate"/> works in: 2 MiB, 512 pages.</summary>
-    public const long PopulateChunk = 2 << 20;
+    /// <summary>
+    /// The granule the loader populates in: 64 KiB, 16 pages. Measured here, 1 GiB loads in
+    /// 0.70 s with 64 KiB granules, 0.80 s with 2 MiB and 2.96 s page by page; a lone data page
+    /// commits at most 16 pages, so a sparse guest does not become fully allocated.
+    /// </summary>
+    public const long PopulateChunk = 64 << 10;
 
     /// <summary>
     /// Allocates the memfd pages of [<paramref name="offset"/>, +<paramref name="length"/>) in one

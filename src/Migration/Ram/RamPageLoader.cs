@@ -165,7 +165,7 @@ internal sealed partial class RamPageLoader
     }
 
     /// <summary>
-    /// Before the first data page of a 2 MiB chunk lands, allocates the whole chunk in one call:
+    /// Before the first data page of a 64 KiB chunk lands, allocates the whole chunk in one call:
     /// a full-RAM stream loads several times faster than with one page fault per page, and
     /// chunks that only get zero pages stay unallocated.
     /// </summary>
