@@ -252,7 +252,11 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     }
 
     /// <summary>Prepares an incoming migration: no block is current yet. Destination, big lock held.</summary>
-    public void LoadSetup() => _loader = new RamPageLoader(_memory, _logger);
+    public void LoadSetup()
+    {
+        _loader?.Dispose();
+        _loader = new RamPageLoader(_memory, _logger);
+    }
 
     /// <summary>
     /// Reads one RAM section body into guest memory. Destination, big lock held.
@@ -271,6 +275,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         if (_loader is { } loader)
         {
             LogLoaded(loader.PagesLoaded);
+            loader.Dispose();
         }
 
         _loader = null;

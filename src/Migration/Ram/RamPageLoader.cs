@@ -11,7 +11,7 @@ namespace MiniVmm.Migration.Ram;
 /// most 255 bytes, and nothing is allocated from a length taken from the stream.
 /// Runs on the loading thread with the big lock held; one instance per incoming migration.
 /// </summary>
-internal sealed partial class RamPageLoader
+internal sealed partial class RamPageLoader : IDisposable
 {
     private const RamSaveFlags PageRecordFlags =
         RamSaveFlags.Zero | RamSaveFlags.Page | RamSaveFlags.CompressPage | RamSaveFlags.Xbzrle;
@@ -19,7 +19,7 @@ internal sealed partial class RamPageLoader
     private readonly GuestMemory _memory;
     private readonly ILogger _logger;
     private readonly Dictionary<RamBlock, RamBackingExtents> _extents = [];
-    private readonly Dictionary<RamBlock, bool[]> _populated = [];
+    private readonly Dictionary<RamBlock, RamPrefaulter> _prefaulters = [];
     private bool _populateUnsupported;
     private RamBlock? _lastBlock;
 
@@ -165,9 +165,10 @@ internal sealed partial class RamPageLoader
     }
 
     /// <summary>
-    /// Before the first data page of a 64 KiB chunk lands, allocates the whole chunk in one call:
-    /// a full-RAM stream loads several times faster than with one page fault per page, and
-    /// chunks that only get zero pages stay unallocated.
+    /// Before the first data page of a 64 KiB chunk lands, allocates the whole chunk in one call
+    /// (and, on a dense stream, lets a worker allocate ahead): a full-RAM stream loads several
+    /// times faster than with one page fault per page, and chunks that only get zero pages stay
+    /// unallocated.
     /// </summary>
     private void PopulateChunkOf(RamBlock block, long address)
     {
@@ -176,18 +177,24 @@ internal sealed partial class RamPageLoader
             return;
         }
 
-        if (!_populated.TryGetValue(block, out bool[]? chunks))
+        if (!_prefaulters.TryGetValue(block, out RamPrefaulter? prefaulter))
         {
-            chunks = new bool[(block.UsedLength + RamBlock.PopulateChunk - 1) / RamBlock.PopulateChunk];
-            _populated[block] = chunks;
+            prefaulter = new RamPrefaulter(block);
+            _prefaulters[block] = prefaulter;
         }
 
-        long chunk = address / RamBlock.PopulateChunk;
-        if (!chunks[chunk])
+        _populateUnsupported = !prefaulter.EnsurePopulated(address / RamBlock.PopulateChunk);
+    }
+
+    /// <summary>Stops the prefault workers.</summary>
+    public void Dispose()
+    {
+        foreach (RamPrefaulter prefaulter in _prefaulters.Values)
         {
-            chunks[chunk] = true;
-            _populateUnsupported = !block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk);
+            prefaulter.Dispose();
         }
+
+        _prefaulters.Clear();
     }
 
     private RamBackingExtents ExtentsOf(RamBlock block)
