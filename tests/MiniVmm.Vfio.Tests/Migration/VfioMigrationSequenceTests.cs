@@ -49,6 +49,40 @@ public sealed class VfioMigrationSequenceTests
         });
     }
 
+    [TestCase(false, new string[0])]
+    [TestCase(true, new[] { "pre-copy", "running" })]
+    public void Cancel_during_precopy_puts_the_device_back_to_running(bool p2pPreCopy, string[] sourceStates)
+    {
+        using VfioNode source = Source(p2pPreCopy);
+        var transport = new BlockingWriteStream(blockAfter: 64 * 1024);
+        // A downtime limit of 0 never allows the switchover: the migration stays in precopy until cancelled.
+        MigrationSession session = source.Migrate(() => transport, new MigrationParameters { MaxBandwidth = 1L << 40, DowntimeLimit = 0 });
+        Assert.That(transport.Blocked.Wait(VfioNode.Wait), Is.True, "no iteration data reached the transport");
+        try
+        {
+            // The migration thread is blocked on the transport, possibly inside the handler: reading
+            // the cached state (x-query-vfio does) must not wait for it.
+            Task<VfioDeviceState> query = Task.Run(() => source.Handler.CachedState);
+            Assert.That(query.Wait(TimeSpan.FromSeconds(10)), Is.True, "reading the cached state waited for the blocked migration thread");
+            Assert.That(query.Result, Is.EqualTo(p2pPreCopy ? VfioDeviceState.PreCopy : VfioDeviceState.Running));
+        }
+        finally
+        {
+            session.Cancel();
+            VfioNode.WaitFinished(session);
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(session.Status, Is.EqualTo(MigrationStatus.Cancelled), session.Error?.ToString());
+            Assert.That(source.States, Is.EqualTo(sourceStates));
+            Assert.That(source.Handler.CachedState, Is.EqualTo(VfioDeviceState.Running));
+            Assert.That(source.Device.GetState(), Is.EqualTo(VfioDeviceState.Running));
+            Assert.That(source.Vm.State, Is.EqualTo(RunState.Running));
+            Assert.That(source.Engine.DmaEnabled, Is.True);
+        });
+    }
+
     /// <summary>
     /// The transport fails once the VM stopped for the switchover. As in QEMU's
     /// <c>migration_iteration_finish</c>, the source VM restarts before save_cleanup runs, so the
