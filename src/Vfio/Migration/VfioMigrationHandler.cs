@@ -35,7 +35,9 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     private readonly ILogger _logger;
     private readonly IDisposable _stateHandler;
     private readonly object _gate = new();
-    private VfioDeviceState _state = VfioDeviceState.Running;
+    // Written under _gate; read without it, so that a query never waits for a migration thread
+    // blocked on the transport while it holds _gate.
+    private volatile VfioDeviceState _state = VfioDeviceState.Running;
     private FileDescriptorHandle? _dataFd;
     private byte[]? _buffer;
     private ulong _initialBytes;
@@ -86,16 +88,7 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     public bool SupportsDirtyTracking { get; }
 
     /// <summary>The state QEMU believes the device is in (it never asks the device).</summary>
-    public VfioDeviceState CachedState
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _state;
-            }
-        }
-    }
+    public VfioDeviceState CachedState => _state;
 
     /// <summary>Device data bytes put in the stream by this handler (<c>query-migrate</c>'s vfio transferred).</summary>
     public long BytesTransferred => Interlocked.Read(ref _bytesTransferred);

@@ -1,0 +1,186 @@
+using System.Text.Json.Nodes;
+using MiniVmm.Host.Tests.Support;
+
+namespace MiniVmm.Host.Tests.EndToEnd;
+
+/// <summary>
+/// <c>-device vfio-emu</c> devices (QEMU's VFIO migration handler over an emulated uAPI v2
+/// device) migrated between two real <c>minivmm run</c> processes over TCP and through a file.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class VfioMigrationProcessTests
+{
+    private const string MultipleWithoutP2P = "Multiple VFIO devices migration is supported only if all of them support P2P migration";
+
+    private static readonly string[] Machine = ["-M", "none", "-m", "128M", "-nodefaults", "-display", "none"];
+
+    private readonly List<Vm> _vms = [];
+    private TemporaryDirectory _directory = null!;
+
+    [SetUp]
+    public void CreateDirectory() => _directory = new TemporaryDirectory();
+
+    [TearDown]
+    public async Task KillLeftoversAndRemoveDirectory()
+    {
+        foreach (Vm vm in _vms)
+        {
+            await vm.DisposeAsync();
+        }
+
+        _vms.Clear();
+        _directory.Dispose();
+    }
+
+    [Test]
+    public async Task Two_p2p_precopy_devices_beside_a_dirtying_guest_migrate_over_tcp_with_equal_state()
+    {
+        string[] devices = Devices("p2p=on,precopy=on", seed: 1);
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartAsync("dst", [.. Machine, "-guest", "dirty,rate=20000", .. Devices("p2p=on,precopy=on", seed: 2), "-incoming", uri]);
+        await destination.WaitUntilListeningAsync();
+        Vm source = await StartAsync("src", [.. Machine, "-guest", "dirty,rate=20000", .. devices]);
+        await source.WaitForRunStateAsync("running");
+
+        await source.MigrateAsync(uri);
+        JsonObject completed = await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await destination.WaitForRunStateAsync("running");
+
+        await AssertDevicesArrivedAsync(source, destination);
+        long transferred = completed["vfio"]?["transferred"]?.GetValue<long>() ?? -1;
+        Assert.That(transferred, Is.GreaterThanOrEqualTo((4L + 8L) << 20), $"vfio transferred: {completed.ToJsonString()}");
+        TestContext.Out.WriteLine(
+            $"vfio transferred {transferred} bytes for 12 MiB of device state; total-time {completed["total-time"]} ms, downtime {completed["downtime"]} ms");
+    }
+
+    [TestCase("p2p=off", "p2p=off")]
+    [TestCase("p2p=on", "p2p=off")]
+    public async Task Two_devices_without_p2p_on_both_block_migrate_and_with_p2p_on_both_they_migrate(string first, string second)
+    {
+        Vm blocked = await StartAsync("blocked", [.. Machine, "-device", $"vfio-emu,id=gpu0,{first}", "-device", $"vfio-emu,id=gpu1,{second}"]);
+        JsonObject reply = await blocked.Qmp.ExecuteAsync("migrate", new() { ["uri"] = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}" });
+        JsonObject info = await blocked.QueryMigrateAsync();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(reply["error"]?["desc"]?.GetValue<string>(), Is.EqualTo(MultipleWithoutP2P), reply.ToJsonString());
+            if (info["blocked-reasons"] is JsonArray reasons)
+            {
+                Assert.That(reasons.Select(r => r?.GetValue<string>()), Does.Contain(MultipleWithoutP2P));
+            }
+        });
+        Assert.That(await blocked.RunStateAsync(), Is.EqualTo("running"), "a refused migrate leaves the VM alone");
+
+        // The same pair with P2P on both: no blocker, the migration completes.
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartAsync("dst", [.. Machine, .. Devices("p2p=on,precopy=off", seed: 2), "-incoming", uri]);
+        await destination.WaitUntilListeningAsync();
+        Vm source = await StartAsync("src", [.. Machine, .. Devices("p2p=on,precopy=off", seed: 1)]);
+        Assert.That((await source.QueryMigrateAsync())["blocked-reasons"], Is.Null);
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertDevicesArrivedAsync(source, destination);
+    }
+
+    [Test]
+    public async Task The_source_emits_vfio_migration_events_precopy_p2p_stop_copy_stop_for_each_device()
+    {
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartAsync("dst", [.. Machine, .. Devices("p2p=on,precopy=on", seed: 2), "-incoming", uri]);
+        await destination.WaitUntilListeningAsync();
+        Vm source = await StartAsync("src", [.. Machine, .. Devices("p2p=on,precopy=on", seed: 1)]);
+        await source.WaitForRunStateAsync("running");
+        int before = source.Qmp.Events.Count; // boot's events (running-p2p, running) came before query-status's reply
+
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        // save_cleanup's STOP_COPY→STOP runs after the status became completed: wait for its event.
+        await WaitForEventsAsync(source, before, e => StatesOf(e, "gpu0").Count == 4 && StatesOf(e, "gpu1").Count == 4);
+
+        IReadOnlyList<JsonObject> events = [.. source.Qmp.Events.Skip(before)];
+        string[] expected = ["pre-copy", "pre-copy-p2p", "stop-copy", "stop"];
+        Assert.Multiple(() =>
+        {
+            Assert.That(StatesOf(events, "gpu0"), Is.EqualTo(expected), "gpu0");
+            Assert.That(StatesOf(events, "gpu1"), Is.EqualTo(expected), "gpu1");
+            JsonObject first = events.First(e => (string?)e["event"] == "VFIO_MIGRATION");
+            Assert.That(first["data"]?["qom-path"]?.GetValue<string>(), Does.StartWith("/machine/peripheral/gpu"));
+        });
+    }
+
+    [Test]
+    public async Task A_snapshot_to_a_file_loads_into_a_second_process_with_equal_device_state()
+    {
+        string file = _directory.File("vfio-snapshot.bin");
+        Vm source = await StartAsync("src", [.. Machine, .. Devices("p2p=on,precopy=on", seed: 1)]);
+        await source.WaitForRunStateAsync("running");
+        await source.ReturnOfAsync("stop");
+        // The switchover threshold is the last 100 ms window's bandwidth times the downtime limit.
+        // A stopped VM moves almost nothing once RAM is sent, so with the default 300 ms the 12 MiB
+        // of stop-copy data would never fit (QEMU's formula behaves the same): allow a long downtime.
+        await source.SetParametersAsync(new() { ["downtime-limit"] = 2_000_000 });
+        await source.MigrateAsync($"file:{file}");
+        await source.WaitForCompletedAsync();
+
+        Vm destination = await StartAsync("dst", [.. Machine, .. Devices("p2p=on,precopy=on", seed: 2), "-incoming", $"file:{file}"]);
+        await destination.WaitForCompletedAsync();
+        await destination.WaitForRunStateAsync("paused");
+
+        // The stream carried "paused": the devices stay in RESUMING (their state not yet applied) until cont.
+        JsonNode? waiting = await destination.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu0" });
+        Assert.That(waiting?["device-state"]?.GetValue<string>(), Is.EqualTo("resuming"), waiting?.ToJsonString());
+        await destination.ReturnOfAsync("cont");
+        await AssertDevicesArrivedAsync(source, destination);
+        TestContext.Out.WriteLine($"snapshot file: {new FileInfo(file).Length} bytes");
+    }
+
+    private static string[] Devices(string options, int seed) =>
+        ["-device", $"vfio-emu,id=gpu0,state-size=4,seed={seed},{options}", "-device", $"vfio-emu,id=gpu1,state-size=8,seed={seed + 10},{options}"];
+
+    /// <summary>For each device: the destination loaded exactly the source's state at the switchover.</summary>
+    private static async Task AssertDevicesArrivedAsync(Vm source, Vm destination)
+    {
+        foreach (string id in new[] { "gpu0", "gpu1" })
+        {
+            JsonNode? sent = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
+            JsonNode? received = await destination.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
+            Assert.Multiple(() =>
+            {
+                Assert.That(sent?["device-state"]?.GetValue<string>(), Is.EqualTo("stop"), $"source {id}: {sent?.ToJsonString()}");
+                Assert.That(received?["loaded-digest"]?.GetValue<string>(), Is.EqualTo(sent?["digest"]?.GetValue<string>()).And.Not.Null,
+                    $"{id}: source {sent?.ToJsonString()}; destination {received?.ToJsonString()}");
+                Assert.That(received?["device-state"]?.GetValue<string>(), Is.EqualTo("running"), $"destination {id}");
+            });
+        }
+    }
+
+    private static List<string> StatesOf(IEnumerable<JsonObject> events, string id) =>
+        [.. events.Where(e => (string?)e["event"] == "VFIO_MIGRATION" && (string?)e["data"]?["device-id"] == id)
+            .Select(e => e["data"]?["device-state"]?.GetValue<string>() ?? "?")];
+
+    private static async Task WaitForEventsAsync(Vm vm, int skip, Func<IEnumerable<JsonObject>, bool> done)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!done(vm.Qmp.Events.Skip(skip)))
+        {
+            if (clock.Elapsed > QmpClient.DefaultTimeout)
+            {
+                throw new AssertionException(
+                    $"events never arrived; got [{string.Join(", ", vm.Qmp.Events.Skip(skip).Select(e => e.ToJsonString()))}]");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    private async Task<Vm> StartAsync(string name, params string[] arguments)
+    {
+        Vm vm = await Vm.StartAsync(VmProgram.MiniVmm, _directory, name, arguments);
+        _vms.Add(vm);
+        return vm;
+    }
+}
