@@ -274,15 +274,23 @@ public sealed partial class MigrationSession : IDisposable
             CheckPasses();
         }
 
-        if (pending <= (ulong)threshold)
+        // Iterating can no longer shrink what is pending (every entry sent all it had and the
+        // rest, like a device's stop-copy size, only moves at switchover): complete, whatever the
+        // threshold says. Otherwise a stopped VM with such a device would iterate forever.
+        bool stuck = _lastRoundFinished && pending == _lastPending;
+        if (pending <= (ulong)threshold || stuck)
         {
             Complete(writer, stream);
             return true;
         }
 
-        writer.Iterate();
+        _lastRoundFinished = writer.Iterate() == IterationOutcome.Finished;
+        _lastPending = pending;
         return false;
     }
+
+    private bool _lastRoundFinished;
+    private ulong _lastPending = ulong.MaxValue;
 
     private void Complete(SaveStateWriter writer, MigrationStreamWriter stream)
     {
