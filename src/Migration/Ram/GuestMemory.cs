@@ -148,10 +148,19 @@ public sealed class GuestMemory : IDisposable
     /// dirty logging is on, marks every page it touched (after the data is in place).
     /// </summary>
     /// <exception cref="GuestMemoryRangeException">The range is not entirely RAM; nothing is written.</exception>
-    public void Write(long gpa, ReadOnlySpan<byte> data)
+    public void Write(long gpa, ReadOnlySpan<byte> data) => Write(gpa, data, IsDirtyLogging);
+
+    /// <summary>
+    /// A device's DMA write: copies <paramref name="data"/> to <paramref name="gpa"/> without
+    /// marking the CPU-side dirty bitmap (DMA bypasses it, as with real hardware); only the
+    /// device's own DMA dirty log reports it (see <see cref="IDirtyLogSource"/>).
+    /// </summary>
+    /// <exception cref="GuestMemoryRangeException">The range is not entirely RAM; nothing is written.</exception>
+    public void WriteFromDevice(long gpa, ReadOnlySpan<byte> data) => Write(gpa, data, log: false);
+
+    private void Write(long gpa, ReadOnlySpan<byte> data, bool log)
     {
         CheckRange(gpa, data.Length, "write");
-        bool log = IsDirtyLogging;
         while (!data.IsEmpty)
         {
             RamBlock block = BlockAt(gpa)!;

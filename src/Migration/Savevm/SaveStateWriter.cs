@@ -253,10 +253,10 @@ public sealed partial class SaveStateWriter
 
     private MigrationStreamException Fail(SaveStateEntry entry, string callback, Exception error)
     {
-        if (error is MigrationStreamException && _stream.HasError)
+        if (error is MigrationStreamException transportFailure && _stream.HasError)
         {
             // The transport itself failed: keep that as the cause.
-            return error as MigrationStreamException ?? new MigrationStreamException(error.Message, error);
+            return transportFailure;
         }
 
         var failure = new MigrationStreamException(
