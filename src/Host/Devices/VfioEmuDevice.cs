@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using MiniVmm.Host.CommandLine;
+using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Runstate;
@@ -22,7 +23,7 @@ public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
     private readonly DmaEngineDevice _engine;
 
     /// <summary>Builds the device from its <c>-device</c> option; <paramref name="index"/> picks its DMA window.</summary>
-    public VfioEmuDevice(DeviceSpec spec, int index, GuestMemory memory, VirtualMachine vm, Func<bool> switchoverAck, ILogger logger)
+    public VfioEmuDevice(DeviceSpec spec, int index, GuestMemory memory, VirtualMachine vm, ISwitchoverAck switchoverAck, ILogger logger)
     {
         spec.CheckKnown("id", "p2p", "precopy", "state-size", "seed");
         Id = spec.Require("id");

@@ -65,7 +65,7 @@ public static class MachineServiceCollectionExtensions
                         index,
                         provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException($"-device {spec.Text}: the machine has no RAM (use -m)"),
                         provider.GetRequiredService<VirtualMachine>(),
-                        () => provider.GetRequiredService<MigrationCoordinator>().Capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck),
+                        new CoordinatorSwitchoverAck(provider),
                         provider.GetRequiredService<ILoggerFactory>().CreateLogger<VfioEmuDevice>()));
                     services.AddSingleton<ISaveStateDevice>(provider => provider.GetServices<VfioEmuDevice>().ElementAt(index));
                     break;

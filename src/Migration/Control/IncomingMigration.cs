@@ -30,6 +30,7 @@ public sealed partial class IncomingMigration : IDisposable
     private int _status = (int)MigrationStatus.None;
     private volatile Exception? _error;
     private volatile MigrationStreamReader? _reader;
+    private volatile IncomingLoadState? _loadState;
     private System.IO.Stream? _transport;
     private Thread? _thread;
     private long _totalTime = -1;
@@ -86,6 +87,18 @@ public sealed partial class IncomingMigration : IDisposable
         _thread.Start();
     }
 
+    /// <summary>
+    /// One device's approval of the switchover (VFIO's <c>INIT_DATA_SENT</c>); the last one
+    /// sends SWITCHOVER_ACK to the source. Loading thread, big lock held.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No load is running, or no approval was outstanding.</exception>
+    public void ApproveSwitchover() =>
+        (_loadState ?? throw new InvalidOperationException("a switchover approval arrived but no incoming load is running"))
+            .ApproveSwitchover();
+
+    /// <summary>Whether SWITCHOVER_ACK has been sent to the source.</summary>
+    public bool SwitchoverAcked => _loadState?.SwitchoverAcked ?? false;
+
     /// <summary>A snapshot for <c>query-migrate</c> on the destination, with progress while loading.</summary>
     public MigrationInfo Snapshot()
     {
@@ -122,12 +135,16 @@ public sealed partial class IncomingMigration : IDisposable
             _globalState?.ResetReceived();
             using var reader = new MigrationStreamReader(new BigLockYieldingStream(_transport, _vm.Bql, leaveOpen: true));
             _reader = reader;
+            var loadState = new IncomingLoadState(
+                _transport.CanWrite ? _transport : null, _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck));
+            _loadState = loadState;
             var loader = new SaveStateLoader(_registry, _options, _vm.Bql, _logger);
-            LoadResult result = loader.Load(reader);
+            LoadResult result = loader.Load(reader, loadState);
             LogLoaded(result.BytesRead, result.Sections);
             EnterReceivedRunState();
             _totalTime = NowMs() - _startTime;
             SetStatus(MigrationStatus.Active, MigrationStatus.Completed);
+            loadState.Shut(failed: false);
         }
         catch (Exception error)
         {
@@ -137,9 +154,12 @@ public sealed partial class IncomingMigration : IDisposable
             {
                 SetStatus(MigrationStatus.None, MigrationStatus.Failed);
             }
+
+            _loadState?.Shut(failed: true);
         }
         finally
         {
+            _loadState?.Dispose();
             try
             {
                 _transport?.Dispose();

@@ -15,6 +15,9 @@ public sealed record MigrationCapabilities(ImmutableHashSet<string> Enabled)
     /// <summary>Capability <c>switchover-ack</c>: wait for the destination's ack before switching over.</summary>
     public const string SwitchoverAck = "switchover-ack";
 
+    /// <summary>Capability <c>return-path</c>: the destination answers on the migration connection (PONG, SHUT, SWITCHOVER_ACK).</summary>
+    public const string ReturnPath = "return-path";
+
     /// <summary>Capability <c>pause-before-switchover</c>: stop in pre-switchover until migrate-continue.</summary>
     public const string PauseBeforeSwitchover = "pause-before-switchover";
 
@@ -35,7 +38,20 @@ public sealed record MigrationCapabilities(ImmutableHashSet<string> Enabled)
 
     /// <summary>The capabilities MiniVmm implements.</summary>
     public static IReadOnlySet<string> Supported { get; } =
-        ImmutableHashSet.Create(Events, PauseBeforeSwitchover, AutoConverge);
+        ImmutableHashSet.Create(Events, PauseBeforeSwitchover, AutoConverge, ReturnPath, SwitchoverAck);
+
+    /// <summary>
+    /// QEMU's <c>migrate_caps_check</c> for the combinations MiniVmm knows: switchover-ack
+    /// needs the return path its ack travels on.
+    /// </summary>
+    /// <exception cref="ArgumentException">The combination is not allowed; the message is QEMU's.</exception>
+    public void Validate()
+    {
+        if (IsEnabled(SwitchoverAck) && !IsEnabled(ReturnPath))
+        {
+            throw new ArgumentException("Capability 'switchover-ack' requires capability 'return-path'");
+        }
+    }
 
     /// <summary>Whether <paramref name="name"/> is on.</summary>
     public bool IsEnabled(string name) => Enabled.Contains(name);

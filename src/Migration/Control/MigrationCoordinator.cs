@@ -14,7 +14,7 @@ namespace MiniVmm.Migration.Control;
 /// capabilities, blockers, the current outgoing session and the incoming side. QMP commands
 /// call it with the big lock held.
 /// </summary>
-public sealed class MigrationCoordinator : IDisposable
+public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
 {
     private readonly SaveStateRegistry _registry;
     private readonly VirtualMachine _vm;
@@ -69,6 +69,14 @@ public sealed class MigrationCoordinator : IDisposable
     /// <summary>Resolves <c>fd:NAME</c> URIs (set by the host's <c>getfd</c> support).</summary>
     public Func<string, System.IO.Stream>? PassedDescriptors { get; set; }
 
+    /// <inheritdoc />
+    bool ISwitchoverAck.IsEnabled => Capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
+
+    /// <inheritdoc />
+    void ISwitchoverAck.ApproveSwitchover() =>
+        (_incoming ?? throw new InvalidOperationException("a switchover approval arrived but no incoming migration runs"))
+            .ApproveSwitchover();
+
     /// <summary>Whether an outgoing or incoming migration is under way.</summary>
     /// <remarks>An outgoing session counts until its thread has cleaned up, not just until its status is final.</remarks>
     public bool IsRunning =>
@@ -114,6 +122,7 @@ public sealed class MigrationCoordinator : IDisposable
                 updated = updated.With(name, state);
             }
 
+            updated.Validate();
             Volatile.Write(ref _capabilities, updated);
         }
     }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Runstate;
@@ -38,6 +39,7 @@ public sealed partial class MigrationSession : IDisposable
     private volatile Exception? _error;
     private volatile MigrationStreamWriter? _stream;
     private System.IO.Stream? _transport;
+    private ReturnPathReader? _returnPath;
     private Thread? _thread;
 
     private long _setupTime = -1;
@@ -90,6 +92,9 @@ public sealed partial class MigrationSession : IDisposable
 
     /// <summary>Completes when the migration thread has finished and cleaned up.</summary>
     public Task Finished => _finished.Task;
+
+    /// <summary>Whether the destination has acked the switchover (always false without a return path).</summary>
+    public bool SwitchoverAcked => _returnPath?.SwitchoverAcked ?? false;
 
     /// <summary>The parameters in force; changing max-bandwidth applies at once.</summary>
     public MigrationParameters Parameters => Volatile.Read(ref _parameters);
@@ -254,14 +259,47 @@ public sealed partial class MigrationSession : IDisposable
         {
             using BigLock.Scope _ = _vm.Bql.Acquire();
             writer.WriteHeader();
+            OpenReturnPath(writer);
             writer.Setup();
         }
         else
         {
             writer.WriteHeader();
+            OpenReturnPath(writer);
             writer.Setup();
         }
     }
+
+    /// <summary>
+    /// With the <c>return-path</c> capability: starts reading the destination's messages from
+    /// the connection and asks it to open its end (OPEN_RETURN_PATH, then PING 1), as QEMU does
+    /// right after the header. Only a two-way connection can carry it.
+    /// </summary>
+    private void OpenReturnPath(SaveStateWriter writer)
+    {
+        if (!_capabilities.IsEnabled(MigrationCapabilities.ReturnPath))
+        {
+            return;
+        }
+
+        System.IO.Stream transport = _transport!;
+        if (!transport.CanRead || !transport.CanWrite || transport is Transport.ExecCommandStream or FileStream)
+        {
+            throw new MigrationStreamException(
+                "Unable to open return-path: the transport only goes one way (use tcp:, unix: or a socket passed with fd:)");
+        }
+
+        _returnPath = new ReturnPathReader(transport, _logger);
+        _returnPath.Start();
+        writer.WriteOpenReturnPath(ping: 1);
+    }
+
+    /// <summary>
+    /// QEMU's <c>migration_can_switchover</c>: without switchover-ack, or with the VM not
+    /// running, the source may switch over; otherwise only after the destination's ack.
+    /// </summary>
+    private bool CanSwitchover() =>
+        !_capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck) || !_vm.IsRunning || SwitchoverAcked;
 
     /// <summary>One round of <c>migration_iteration_run</c>; true when the loop should end.</summary>
     private bool IterateOnce(SaveStateWriter writer, MigrationStreamWriter stream)
@@ -278,10 +316,20 @@ public sealed partial class MigrationSession : IDisposable
         // rest, like a device's stop-copy size, only moves at switchover): complete, whatever the
         // threshold says. Otherwise a stopped VM with such a device would iterate forever.
         bool stuck = _lastRoundFinished && pending == _lastPending;
-        if (pending <= (ulong)threshold || stuck)
+        bool ready = pending <= (ulong)threshold || stuck;
+        if (ready && CanSwitchover())
         {
             Complete(writer, stream);
             return true;
+        }
+
+        if (ready && stuck)
+        {
+            // Everything that can go before the switchover has gone and the destination has not
+            // acked yet: wait for the ack (or a dirtied page) instead of spinning.
+            _returnPath?.WaitForSwitchoverAck(TimeSpan.FromMilliseconds(WindowMilliseconds), _cancel.Token);
+            _lastPending = ulong.MaxValue;
+            return false;
         }
 
         _lastRoundFinished = writer.Iterate() == IterationOutcome.Finished;
@@ -317,6 +365,11 @@ public sealed partial class MigrationSession : IDisposable
         {
             throw error;
         }
+
+        // QEMU's await_return_path_close_on_source: the migration only completes once the
+        // destination says it loaded everything; a SHUT reporting failure fails it here, so
+        // the source VM runs again.
+        _returnPath?.WaitForShut(_cancel.Token);
 
         long end = NowMs();
         Volatile.Write(ref _downtime, end - _downtimeStart);
@@ -369,6 +422,12 @@ public sealed partial class MigrationSession : IDisposable
         if (stream.Error is { } error)
         {
             Fail(error);
+            return true;
+        }
+
+        if (_returnPath?.Error is { } returnPathError)
+        {
+            Fail(returnPathError);
             return true;
         }
 
@@ -612,6 +671,12 @@ public sealed partial class MigrationSession : IDisposable
             // The error, if it matters, is already recorded.
         }
 
+        if (_returnPath is { Finished.IsCompleted: false })
+        {
+            // Wake the reader thread out of its read before joining it.
+            ShutdownTransport();
+        }
+
         try
         {
             _transport?.Dispose();
@@ -623,6 +688,8 @@ public sealed partial class MigrationSession : IDisposable
                 Fail(error);
             }
         }
+
+        _returnPath?.Dispose();
     }
 
     private bool SetStatus(MigrationStatus from, MigrationStatus to)

@@ -33,9 +33,15 @@ public sealed partial class SaveStateLoader
     }
 
     /// <summary>Loads the whole stream. Big lock held.</summary>
+    /// <param name="stream">The stream.</param>
+    /// <param name="incoming">
+    /// The destination's return path and switchover-ack state; null for a load with no way
+    /// back to a source (return-path commands are then accepted and their answers dropped).
+    /// </param>
     /// <exception cref="MigrationLoadException">The stream is bad, or a device refused its state.</exception>
-    public LoadResult Load(MigrationStreamReader stream)
+    public LoadResult Load(MigrationStreamReader stream, IncomingLoadState? incoming = null)
     {
+        incoming ??= new IncomingLoadState();
         _bql.AssertHeld();
         foreach (SaveStateEntry entry in _registry.Entries)
         {
@@ -50,7 +56,8 @@ public sealed partial class SaveStateLoader
         {
             ReadHeader(stream);
             LoadSetup(stream);
-            int sections = LoadSections(stream);
+            incoming.CountSwitchoverAcks(_registry.Entries);
+            int sections = LoadSections(stream, incoming);
             byte[]? vmdesc = ReadVmDescription(stream, warnings);
             return new LoadResult(stream.Offset, sections, warnings, vmdesc);
         }
@@ -134,7 +141,7 @@ public sealed partial class SaveStateLoader
         }
     }
 
-    private int LoadSections(MigrationStreamReader stream)
+    private int LoadSections(MigrationStreamReader stream, IncomingLoadState incoming)
     {
         var started = new Dictionary<uint, (SaveStateEntry Entry, int Version)>();
         int sections = 0;
@@ -161,7 +168,7 @@ public sealed partial class SaveStateLoader
                     sections++;
                     break;
                 case SectionType.Command:
-                    HandleCommand(stream, at);
+                    HandleCommand(stream, at, incoming);
                     break;
                 case SectionType.Eof:
                     return sections;
@@ -297,7 +304,7 @@ public sealed partial class SaveStateLoader
         }
     }
 
-    private void HandleCommand(MigrationStreamReader stream, long at)
+    private void HandleCommand(MigrationStreamReader stream, long at, IncomingLoadState incoming)
     {
         ushort command = stream.GetBe16();
         ushort length = stream.GetBe16();
@@ -317,12 +324,36 @@ public sealed partial class SaveStateLoader
         switch ((MigrationCommand)command)
         {
             case MigrationCommand.OpenReturnPath:
-                // The return path is not modelled: there is nothing to open, and nothing is waiting on it.
-                LogCommandIgnored(command, length);
+                try
+                {
+                    if (!incoming.OpenReturnPath())
+                    {
+                        LogReturnPathAlreadyOpen();
+                    }
+                }
+                catch (MigrationStreamException error)
+                {
+                    throw new MigrationLoadException("CMD_OPEN_RETURN_PATH failed", at, null, error);
+                }
+
                 break;
             case MigrationCommand.Ping:
                 uint value = stream.GetBe32();
-                throw new MigrationLoadException($"CMD_PING (0x{value:x}) received with no return path", at);
+                if (incoming.ReturnPath is not { } returnPath)
+                {
+                    throw new MigrationLoadException($"CMD_PING (0x{value:x}) received with no return path", at);
+                }
+
+                try
+                {
+                    returnPath.SendPong(value);
+                }
+                catch (MigrationStreamException error)
+                {
+                    throw new MigrationLoadException($"CMD_PING (0x{value:x}): the PONG could not be sent", at, null, error);
+                }
+
+                break;
             default:
                 throw new MigrationLoadException(
                     $"migration command {(MigrationCommand)command} (0x{command:x}, len 0x{length:x}) is not supported by MiniVmm", at);
@@ -404,6 +435,6 @@ public sealed partial class SaveStateLoader
     [LoggerMessage(EventId = 2102, Level = LogLevel.Warning, Message = "load_cleanup of section {IdStr} failed")]
     private partial void LogCleanupFailed(Exception error, string idStr);
 
-    [LoggerMessage(EventId = 2103, Level = LogLevel.Information, Message = "migration command 0x{Command:x} (len {Length}) ignored")]
-    private partial void LogCommandIgnored(ushort command, ushort length);
+    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "CMD_OPEN_RETURN_PATH received while the return path is already open; ignored")]
+    private partial void LogReturnPathAlreadyOpen();
 }

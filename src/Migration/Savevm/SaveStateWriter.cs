@@ -53,6 +53,37 @@ public sealed partial class SaveStateWriter
     }
 
     /// <summary>
+    /// Writes a COMMAND element (<c>0x08, be16 command, be16 length, payload</c>) and flushes it,
+    /// as QEMU's <c>qemu_savevm_command_send</c>. Migration thread.
+    /// </summary>
+    public void WriteCommand(MigrationCommand command, ReadOnlySpan<byte> payload)
+    {
+        if (payload.Length > ushort.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(payload), "a command payload is at most 65535 bytes");
+        }
+
+        _stream.PutByte((byte)SectionType.Command);
+        _stream.PutBe16((ushort)command);
+        _stream.PutBe16((ushort)payload.Length);
+        _stream.PutBuffer(payload);
+        _stream.Flush();
+    }
+
+    /// <summary>
+    /// Asks the destination to open the return path and to answer a PING with
+    /// <paramref name="ping"/> (QEMU sends <c>OPEN_RETURN_PATH</c> then <c>PING 1</c> right
+    /// after the header). Migration thread.
+    /// </summary>
+    public void WriteOpenReturnPath(uint ping)
+    {
+        WriteCommand(MigrationCommand.OpenReturnPath, []);
+        Span<byte> value = stackalloc byte[sizeof(uint)];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(value, ping);
+        WriteCommand(MigrationCommand.Ping, value);
+    }
+
+    /// <summary>
     /// Writes a START section for every active entry with a save_setup callback, in registry
     /// order. Migration thread; big lock as for <see cref="WriteHeader"/>.
     /// </summary>

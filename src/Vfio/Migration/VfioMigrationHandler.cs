@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
@@ -31,7 +32,7 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     private readonly VirtualMachine _vm;
     private readonly VfioDeviceConfig _config;
     private readonly GuestMemory? _memory;
-    private readonly Func<bool> _switchoverAck;
+    private readonly ISwitchoverAck _switchoverAck;
     private readonly ILogger _logger;
     private readonly IDisposable _stateHandler;
     private readonly object _gate = new();
@@ -55,18 +56,18 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     /// <param name="vm">The VM whose run state the device follows.</param>
     /// <param name="config">The device config sent in the FULL section.</param>
     /// <param name="memory">Guest RAM, for DMA dirty logging; null for a device that does no DMA.</param>
-    /// <param name="switchoverAck">Whether the switchover-ack capability is on (read per migration).</param>
+    /// <param name="switchoverAck">The switchover-ack protocol (the capability, read per migration, and the destination's approval); null for off.</param>
     /// <param name="logger">Where failures are logged.</param>
     public VfioMigrationHandler(
         VfioDevice device, string id, VirtualMachine vm, VfioDeviceConfig config, GuestMemory? memory = null,
-        Func<bool>? switchoverAck = null, ILogger? logger = null)
+        ISwitchoverAck? switchoverAck = null, ILogger? logger = null)
     {
         _device = device;
         Id = id;
         _vm = vm;
         _config = config;
         _memory = memory;
-        _switchoverAck = switchoverAck ?? (() => false);
+        _switchoverAck = switchoverAck ?? SwitchoverAckOff.Instance;
         _logger = logger ?? NullLogger.Instance;
         Flags = device.QueryFlags();
         SupportsDirtyTracking = ProbeDmaLogging(device);
@@ -187,11 +188,18 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     /// or, once with switchover-ack, INIT_DATA_SENT when the initial data is all out. Migration
     /// thread, big lock not held.
     /// </summary>
+    /// <remarks>
+    /// The device is read under the handler's lock; the stream is written after it is released,
+    /// so a run-state change (big lock held) never waits behind a write to a slow destination.
+    /// </remarks>
     public IterationOutcome SaveLiveIterate(MigrationStreamWriter stream)
     {
+        int read;
+        VfioStreamTag trailer;
+        IterationOutcome outcome;
         lock (_gate)
         {
-            int read = SaveBlock(stream);
+            read = ReadBlock();
             if (read == 0)
             {
                 _initialBytes = 0;
@@ -205,18 +213,19 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
                 _dirtyBytes -= Math.Min(left - fromInitial, _dirtyBytes);
             }
 
-            if (_switchoverAck() && _initialBytes == 0 && !_initialDataSent)
+            trailer = VfioStreamTag.EndOfState;
+            if (_switchoverAck.IsEnabled && _initialBytes == 0 && !_initialDataSent)
             {
-                stream.PutBe64((ulong)VfioStreamTag.InitDataSent);
+                trailer = VfioStreamTag.InitDataSent;
                 _initialDataSent = true;
             }
-            else
-            {
-                stream.PutBe64((ulong)VfioStreamTag.EndOfState);
-            }
 
-            return _initialBytes == 0 && _dirtyBytes == 0 ? IterationOutcome.Finished : IterationOutcome.MoreData;
+            outcome = _initialBytes == 0 && _dirtyBytes == 0 ? IterationOutcome.Finished : IterationOutcome.MoreData;
         }
+
+        WriteBlock(stream, read);
+        stream.PutBe64((ulong)trailer);
+        return outcome;
     }
 
     /// <summary>
@@ -228,12 +237,25 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
         lock (_gate)
         {
             SetState(VfioDeviceState.StopCopy, VfioDeviceState.Stop);
-            while (SaveBlock(stream) > 0)
+        }
+
+        while (true)
+        {
+            int read;
+            lock (_gate)
             {
+                read = ReadBlock();
             }
 
-            stream.PutBe64((ulong)VfioStreamTag.EndOfState);
+            if (read == 0)
+            {
+                break;
+            }
+
+            WriteBlock(stream, read);
         }
+
+        stream.PutBe64((ulong)VfioStreamTag.EndOfState);
     }
 
     /// <summary><c>save_state</c>: <c>[CONFIG_STATE][config][END_OF_STATE]</c> in the FULL section. Big lock held, VM stopped.</summary>
@@ -323,13 +345,22 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
                         CopyData(stream, stream.GetBe64());
                         break;
                     case VfioStreamTag.InitDataSent:
-                        if (!Flags.HasFlag(VfioMigrationFlags.PreCopy) || !_switchoverAck())
+                        long initAt = stream.Offset - 8;
+                        if (!Flags.HasFlag(VfioMigrationFlags.PreCopy) || !_switchoverAck.IsEnabled)
                         {
                             throw new MigrationStreamException(
-                                $"{IdStr}: Received INIT_DATA_SENT but switchover ack is not used", stream.Offset - 8);
+                                $"{IdStr}: Received INIT_DATA_SENT but switchover ack is not used", initAt);
                         }
 
-                        InitialDataReceived?.Invoke(this);
+                        try
+                        {
+                            _switchoverAck.ApproveSwitchover();
+                        }
+                        catch (Exception error) when (error is InvalidOperationException or MigrationStreamException)
+                        {
+                            throw new MigrationStreamException($"{IdStr}: INIT_DATA_SENT: {error.Message}", initAt, error);
+                        }
+
                         return;
                     default:
                         throw new MigrationStreamException($"{IdStr}: Unknown tag 0x{tag:x16}", stream.Offset - 8);
@@ -354,9 +385,6 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
 
     /// <summary><c>switchover_ack_needed</c>: a PRE_COPY device must ack before the source switches over.</summary>
     public bool SwitchoverAckNeeded() => Flags.HasFlag(VfioMigrationFlags.PreCopy);
-
-    /// <summary>Raised on the destination when this device's INIT_DATA_SENT arrives (its switchover approval).</summary>
-    public event Action<VfioMigrationHandler>? InitialDataReceived;
 
     /// <summary>
     /// The DMA dirty log's pages since the last sync, marked in RAM's dirty bitmaps (QEMU's
@@ -494,33 +522,43 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
         });
     }
 
-    /// <summary>QEMU's <c>vfio_save_block</c>: one read; data goes out as a DATA record; ENOMSG and EOF count as 0.</summary>
-    private int SaveBlock(MigrationStreamWriter stream)
+    /// <summary>
+    /// The read half of QEMU's <c>vfio_save_block</c>: one read of the data fd into the buffer;
+    /// ENOMSG and EOF count as 0. Handler lock held.
+    /// </summary>
+    private int ReadBlock()
     {
         if (_dataFd is null || _buffer is null)
         {
             return 0;
         }
 
-        int read;
         try
         {
-            read = _device.ReadData(_dataFd, _buffer);
+            return _device.ReadData(_dataFd, _buffer);
         }
         catch (NativeCallException error) when (error.Errno == Errno.ENOMSG)
         {
             return 0;
         }
+    }
 
-        if (read > 0)
+    /// <summary>
+    /// The write half of <c>vfio_save_block</c>: what <see cref="ReadBlock"/> read goes out as a
+    /// DATA record. Migration thread, handler lock not held (only that thread uses the buffer
+    /// while a save runs).
+    /// </summary>
+    private void WriteBlock(MigrationStreamWriter stream, int read)
+    {
+        if (read <= 0)
         {
-            stream.PutBe64((ulong)VfioStreamTag.DataState);
-            stream.PutBe64((ulong)read);
-            stream.PutBuffer(_buffer.AsSpan(0, read));
-            Interlocked.Add(ref _bytesTransferred, read);
+            return;
         }
 
-        return read;
+        stream.PutBe64((ulong)VfioStreamTag.DataState);
+        stream.PutBe64((ulong)read);
+        stream.PutBuffer(_buffer.AsSpan(0, read));
+        Interlocked.Add(ref _bytesTransferred, read);
     }
 
     /// <summary>Copies a DATA record's bytes from the stream to the resuming fd, in buffer-sized pieces (no allocation from the size).</summary>
@@ -625,6 +663,16 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
             CloseDataFd();
             _dirtyLogSource?.Dispose();
         }
+    }
+
+    /// <summary>The protocol when nobody supplied one: off, and nothing to approve.</summary>
+    private sealed class SwitchoverAckOff : ISwitchoverAck
+    {
+        public static SwitchoverAckOff Instance { get; } = new();
+
+        public bool IsEnabled => false;
+
+        public void ApproveSwitchover() => throw new InvalidOperationException("switchover-ack is off");
     }
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "{IdStr}: failed to change the device state from {From} to {To}")]

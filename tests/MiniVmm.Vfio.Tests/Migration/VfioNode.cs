@@ -19,7 +19,7 @@ internal sealed class VfioNode : IDisposable
     private readonly List<string> _states = [];
     private readonly IDisposable _subscription;
 
-    public VfioNode(VfioDevice device, RunState initial, Func<bool>? switchoverAck = null, byte configSeed = 1)
+    public VfioNode(VfioDevice device, RunState initial, ISwitchoverAck? switchoverAck = null, byte configSeed = 1)
     {
         Device = device;
         Vm = new VirtualMachine(initial: initial);
@@ -94,7 +94,7 @@ internal sealed class VfioNode : IDisposable
     }
 
     /// <summary>A destination waiting in <c>inmigrate</c>.</summary>
-    public static VfioNode Destination(VfioDevice device, Func<bool>? switchoverAck = null) =>
+    public static VfioNode Destination(VfioDevice device, ISwitchoverAck? switchoverAck = null) =>
         new(device, RunState.InMigrate, switchoverAck, configSeed: 2);
 
     /// <summary>
