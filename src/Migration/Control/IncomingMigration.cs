@@ -22,7 +22,7 @@ public sealed partial class IncomingMigration : IDisposable
     private readonly SavevmOptions _options;
     private readonly GlobalState? _globalState;
     private readonly IRamTransferStatistics? _ram;
-    private readonly MigrationCapabilities _capabilities;
+    private readonly Func<MigrationCapabilities> _capabilities;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _cancel = new();
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -43,7 +43,7 @@ public sealed partial class IncomingMigration : IDisposable
         SaveStateRegistry registry,
         VirtualMachine vm,
         SavevmOptions options,
-        MigrationCapabilities capabilities,
+        Func<MigrationCapabilities> capabilities,
         GlobalState? globalState = null,
         IRamTransferStatistics? ram = null,
         ILogger? logger = null)
@@ -136,7 +136,7 @@ public sealed partial class IncomingMigration : IDisposable
             using var reader = new MigrationStreamReader(new BigLockYieldingStream(_transport, _vm.Bql, leaveOpen: true));
             _reader = reader;
             var loadState = new IncomingLoadState(
-                _transport.CanWrite ? _transport : null, _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck));
+                _transport.CanWrite ? _transport : null, _capabilities().IsEnabled(MigrationCapabilities.SwitchoverAck));
             _loadState = loadState;
             var loader = new SaveStateLoader(_registry, _options, _vm.Bql, _logger);
             LoadResult result = loader.Load(reader, loadState);
@@ -208,7 +208,7 @@ public sealed partial class IncomingMigration : IDisposable
 
     private void EmitStatus(MigrationStatus status)
     {
-        if (_capabilities.IsEnabled(MigrationCapabilities.Events))
+        if (_capabilities().IsEnabled(MigrationCapabilities.Events))
         {
             _vm.Events.Emit("MIGRATION", new() { ["status"] = status.ToQapiName() });
         }

@@ -106,12 +106,16 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
         }
     }
 
-    /// <summary>QMP <c>migrate-set-capabilities</c>; refused while a migration runs.</summary>
+    /// <summary>
+    /// QMP <c>migrate-set-capabilities</c>; refused while an outgoing migration runs. As in
+    /// QEMU, a destination may still set them while it listens: the incoming side reads them
+    /// when the stream arrives.
+    /// </summary>
     public void SetCapabilities(IEnumerable<(string Name, bool State)> changes)
     {
         lock (_gate)
         {
-            if (IsRunning)
+            if (_outgoing is { } outgoing && !outgoing.Finished.IsCompleted)
             {
                 throw new MigrationBlockedException("There's a migration process in progress");
             }
@@ -211,7 +215,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             MigrationUri parsed = MigrationUri.Parse(uri);
             IncomingListener listener = IncomingListener.Listen(parsed, PassedDescriptors);
             var incoming = new IncomingMigration(
-                _registry, _vm, _options, Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>());
+                _registry, _vm, _options, () => Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>());
             _incoming = incoming;
             incoming.Start(listener);
             _incomingStarted.TrySetResult(incoming);
