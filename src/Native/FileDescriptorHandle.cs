@@ -128,10 +128,16 @@ public sealed class FileDescriptorHandle : SafeHandle
 
     /// <summary>
     /// Shuts a socket down in both directions with shutdown(2), waking any thread blocked in a
-    /// read or write on it. Returns false when the descriptor is not a socket (ENOTSOCK).
+    /// read or write on it. Returns false when the descriptor is not a socket (ENOTSOCK), is
+    /// not connected, or is already closed.
     /// </summary>
     public bool TryShutdownSocket()
     {
+        if (IsClosed)
+        {
+            return false;
+        }
+
         if (LibC.shutdown(this, LibC.SHUT_RDWR) == 0)
         {
             return true;

@@ -289,7 +289,7 @@ public sealed partial class MigrationSession : IDisposable
                 "Unable to open return-path: the transport only goes one way (use tcp:, unix: or a socket passed with fd:)");
         }
 
-        _returnPath = new ReturnPathReader(transport, _logger);
+        _returnPath = new ReturnPathReader(transport, _logger, failed: ShutdownTransport);
         _returnPath.Start();
         writer.WriteOpenReturnPath(ping: 1);
     }
@@ -555,6 +555,18 @@ public sealed partial class MigrationSession : IDisposable
         if (status is MigrationStatus.Cancelling or MigrationStatus.Cancelled || _cancel.IsCancellationRequested)
         {
             return;
+        }
+
+        if (error is not ReturnPathException && _returnPath is { } returnPath)
+        {
+            // A destination that fails sends SHUT 1 and closes the connection, which may break a
+            // write before the reader has seen the SHUT: give the reader a moment, because the
+            // destination's failure, not the write it broke, is the cause worth reporting.
+            returnPath.Finished.Wait(TimeSpan.FromSeconds(2));
+            if (returnPath.Error is { } returnPathError)
+            {
+                error = returnPathError;
+            }
         }
 
         _error ??= error;

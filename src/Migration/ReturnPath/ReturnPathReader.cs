@@ -27,9 +27,18 @@ public sealed partial class ReturnPathReader : IDisposable
     private volatile ReturnPathException? _error;
     private int _disposed;
 
+    private readonly Action? _failed;
+
     /// <summary>Creates the reader over <paramref name="channel"/> (not owned), which must be readable.</summary>
-    public ReturnPathReader(System.IO.Stream channel, ILogger? logger = null)
+    /// <param name="channel">The migration connection.</param>
+    /// <param name="logger">Where messages and failures are logged.</param>
+    /// <param name="failed">
+    /// Called on the reader thread when the return path fails, e.g. to shut the connection so
+    /// that a write blocked on a destination that stopped reading wakes up.
+    /// </param>
+    public ReturnPathReader(System.IO.Stream channel, ILogger? logger = null, Action? failed = null)
     {
+        _failed = failed;
         if (!channel.CanRead)
         {
             throw new ArgumentException("the return path needs a readable channel", nameof(channel));
@@ -125,6 +134,11 @@ public sealed partial class ReturnPathReader : IDisposable
         finally
         {
             _done.TrySetResult();
+        }
+
+        if (_error is not null)
+        {
+            _failed?.Invoke();
         }
     }
 

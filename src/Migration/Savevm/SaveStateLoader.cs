@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Runstate;
 
@@ -331,7 +332,7 @@ public sealed partial class SaveStateLoader
                         LogReturnPathAlreadyOpen();
                     }
                 }
-                catch (MigrationStreamException error)
+                catch (ReturnPathException error)
                 {
                     throw new MigrationLoadException("CMD_OPEN_RETURN_PATH failed", at, null, error);
                 }
@@ -348,7 +349,7 @@ public sealed partial class SaveStateLoader
                 {
                     returnPath.SendPong(value);
                 }
-                catch (MigrationStreamException error)
+                catch (ReturnPathException error)
                 {
                     throw new MigrationLoadException($"CMD_PING (0x{value:x}): the PONG could not be sent", at, null, error);
                 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Ram;
+using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Native;
@@ -356,7 +357,7 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
                         {
                             _switchoverAck.ApproveSwitchover();
                         }
-                        catch (Exception error) when (error is InvalidOperationException or MigrationStreamException)
+                        catch (Exception error) when (error is InvalidOperationException or ReturnPathException)
                         {
                             throw new MigrationStreamException($"{IdStr}: INIT_DATA_SENT: {error.Message}", initAt, error);
                         }

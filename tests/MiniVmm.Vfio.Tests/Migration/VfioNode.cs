@@ -19,10 +19,16 @@ internal sealed class VfioNode : IDisposable
     private readonly List<string> _states = [];
     private readonly IDisposable _subscription;
 
-    public VfioNode(VfioDevice device, RunState initial, ISwitchoverAck? switchoverAck = null, byte configSeed = 1)
+    public VfioNode(VfioDevice device, RunState initial, ISwitchoverAck? switchoverAck = null, byte configSeed = 1, bool coordinated = false)
     {
         Device = device;
         Vm = new VirtualMachine(initial: initial);
+        if (coordinated)
+        {
+            Coordinator = new MigrationCoordinator(Registry, Vm, new SavevmOptions());
+            switchoverAck = Coordinator;
+        }
+
         for (int i = 0; i < Config.Space.Length; i++)
         {
             Config.Space[i] = (byte)(configSeed * 31 + i);
@@ -30,7 +36,7 @@ internal sealed class VfioNode : IDisposable
 
         Handler = new VfioMigrationHandler(device, DeviceId, Vm, Config, memory: null, switchoverAck);
         Handler.Register(Registry);
-        Registry.RegisterLive("ballast", 0, 1, new Ballast());
+        Registry.RegisterLive("ballast", 0, 1, Ballast);
         _subscription = Vm.Events.Subscribe(e =>
         {
             if (e.Name == "VFIO_MIGRATION")
@@ -44,6 +50,12 @@ internal sealed class VfioNode : IDisposable
     }
 
     public VirtualMachine Vm { get; }
+
+    /// <summary>RAM's stand-in section.</summary>
+    public Ballast Ballast { get; } = new();
+
+    /// <summary>The VM's migration coordinator (QMP's view), when the node was made with one.</summary>
+    public MigrationCoordinator? Coordinator { get; }
     public VfioDevice Device { get; }
     public VfioMigrationHandler Handler { get; }
     public VfioDeviceConfig Config { get; } = new();
@@ -163,6 +175,7 @@ internal sealed class VfioNode : IDisposable
     public void Dispose()
     {
         _subscription.Dispose();
+        Coordinator?.Dispose();
         Handler.Dispose();
         Device.Dispose();
     }
@@ -178,6 +191,10 @@ internal sealed class Ballast : ISaveVmHandlers
 {
     private const int Piece = 1 << 20;
     private static readonly byte[] Filler = new byte[Piece];
+    private long _iterations;
+
+    /// <summary>How many iteration rounds reached this section.</summary>
+    public long Iterations => Interlocked.Read(ref _iterations);
 
     public SaveVmHandlerFeatures Features => SaveVmHandlerFeatures.Live;
 
@@ -185,6 +202,7 @@ internal sealed class Ballast : ISaveVmHandlers
 
     public IterationOutcome SaveLiveIterate(MigrationStreamWriter stream)
     {
+        Interlocked.Increment(ref _iterations);
         stream.PutBe32(Piece);
         stream.PutBuffer(Filler);
         return IterationOutcome.MoreData;
