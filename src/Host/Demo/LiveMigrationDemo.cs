@@ -57,10 +57,20 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
 
         // Let the guest run a little so that memory is really being written when the migration starts.
         await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation).ConfigureAwait(false);
-        await source.Qmp.ReturnOfAsync("migrate-set-capabilities", new JsonObject
+        // return-path: the source completes only once the destination says it loaded everything;
+        // switchover-ack: no switchover before the destination's precopy devices have their
+        // initial data. Both sides need switchover-ack, as in QEMU.
+        foreach (DemoVm vm in new[] { source, destination })
         {
-            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "events", ["state"] = true }),
-        }, cancellation).ConfigureAwait(false);
+            await vm.Qmp.ReturnOfAsync("migrate-set-capabilities", new JsonObject
+            {
+                ["capabilities"] = new JsonArray(
+                    new JsonObject { ["capability"] = "events", ["state"] = true },
+                    new JsonObject { ["capability"] = "return-path", ["state"] = true },
+                    new JsonObject { ["capability"] = "switchover-ack", ["state"] = true }),
+            }, cancellation).ConfigureAwait(false);
+        }
+
         await source.Qmp.ReturnOfAsync("migrate-set-parameters", new JsonObject
         {
             ["max-bandwidth"] = settings.MaxBandwidth,

@@ -332,7 +332,11 @@ public sealed partial class MigrationSession : IDisposable
             return false;
         }
 
-        _lastRoundFinished = writer.Iterate() == IterationOutcome.Finished;
+        // With switchover-ack, QEMU 7.2's stop-at-the-first-unfinished-entry rule would starve
+        // the devices whose initial data the ack waits for (RAM of a busy guest, or a running
+        // device, always has more), and the source would never switch over: iterate them all.
+        bool everyEntry = _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
+        _lastRoundFinished = writer.Iterate(everyEntry) == IterationOutcome.Finished;
         _lastPending = pending;
         return false;
     }

@@ -106,8 +106,13 @@ public sealed partial class SaveStateWriter
     /// stopping early when the stream's rate limit is reached and, for QEMU 7.2, at the first
     /// entry that still has data. Migration thread, big lock not held.
     /// </summary>
+    /// <param name="everyEntry">
+    /// Iterate every entry each round whatever the target (QEMU ≥ 9.0's rule). The migration
+    /// thread asks for it with switchover-ack, whose devices would otherwise starve behind an
+    /// entry that never runs out of data.
+    /// </param>
     /// <returns><see cref="IterationOutcome.Finished"/> when every entry has sent all it had.</returns>
-    public IterationOutcome Iterate()
+    public IterationOutcome Iterate(bool everyEntry = false)
     {
         IterationOutcome result = IterationOutcome.Finished;
         foreach (SaveStateEntry entry in _registry.Entries)
@@ -127,7 +132,7 @@ public sealed partial class SaveStateWriter
             if (outcome == IterationOutcome.MoreData)
             {
                 result = IterationOutcome.MoreData;
-                if (_options.SerialiseIteration)
+                if (_options.SerialiseIteration && !everyEntry)
                 {
                     break;
                 }
