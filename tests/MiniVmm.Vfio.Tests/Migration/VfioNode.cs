@@ -19,8 +19,15 @@ internal sealed class VfioNode : IDisposable
     private readonly List<string> _states = [];
     private readonly IDisposable _subscription;
 
-    public VfioNode(VfioDevice device, RunState initial, ISwitchoverAck? switchoverAck = null, byte configSeed = 1, bool coordinated = false)
+    public VfioNode(
+        VfioDevice device, RunState initial, ISwitchoverAck? switchoverAck = null, byte configSeed = 1, bool coordinated = false,
+        bool ballastFirst = false)
     {
+        if (ballastFirst)
+        {
+            Registry.RegisterLive("ballast", 0, 1, Ballast);
+        }
+
         Device = device;
         Vm = new VirtualMachine(initial: initial);
         if (coordinated)
@@ -36,7 +43,11 @@ internal sealed class VfioNode : IDisposable
 
         Handler = new VfioMigrationHandler(device, DeviceId, Vm, Config, memory: null, switchoverAck);
         Handler.Register(Registry);
-        Registry.RegisterLive("ballast", 0, 1, Ballast);
+        if (!ballastFirst)
+        {
+            Registry.RegisterLive("ballast", 0, 1, Ballast);
+        }
+
         _subscription = Vm.Events.Subscribe(e =>
         {
             if (e.Name == "VFIO_MIGRATION")
