@@ -83,6 +83,37 @@ public sealed class VfioMigrationSequenceTests
         });
     }
 
+    [Test]
+    public void Stopping_the_vm_while_a_precopy_write_is_stuck_does_not_wait_for_the_transport()
+    {
+        using VfioNode source = Source(p2pPreCopy: true);
+        // The device's first 1 MiB DATA record goes past the 64 KiB the transport lets through:
+        // the migration thread blocks writing it, inside the handler's iterate.
+        var transport = new BlockingWriteStream(blockAfter: 64 * 1024);
+        MigrationSession session = source.Migrate(() => transport, new MigrationParameters { MaxBandwidth = 1L << 40, DowntimeLimit = 0 });
+        Assert.That(transport.Blocked.Wait(VfioNode.Wait), Is.True, "no iteration data reached the transport");
+        try
+        {
+            // QMP stop: big lock held, the device's prepare and change-state handlers run.
+            Task stop = Task.Run(() =>
+            {
+                using (source.Vm.Bql.Acquire())
+                {
+                    source.Vm.Stop(RunState.Paused).ThrowIfFailed();
+                }
+            });
+            Assert.That(stop.Wait(TimeSpan.FromSeconds(30)), Is.True, "stop waited for the write blocked on the transport");
+            Assert.That(source.Handler.CachedState, Is.EqualTo(VfioDeviceState.StopCopy), "a pause in precopy goes to STOP_COPY");
+        }
+        finally
+        {
+            transport.Dispose();
+            VfioNode.WaitFinished(session);
+        }
+
+        Assert.That(session.Status, Is.EqualTo(MigrationStatus.Failed));
+    }
+
     /// <summary>
     /// The transport fails once the VM stopped for the switchover. As in QEMU's
     /// <c>migration_iteration_finish</c>, the source VM restarts before save_cleanup runs, so the
