@@ -280,7 +280,11 @@ public sealed class DmaEngineDevice : VfioDevice
     protected override void StopToRunningP2P() => SetDma(false);
 
     /// <inheritdoc/>
-    protected override IVfioSavingSource StopToStopCopy() => StartSaving();
+    protected override IVfioSavingSource StopToStopCopy()
+    {
+        ThrowIfStopCopyFails();
+        return StartSaving();
+    }
 
     /// <inheritdoc/>
     protected override void StopCopyToStop() => EndSaving();
@@ -300,7 +304,11 @@ public sealed class DmaEngineDevice : VfioDevice
     protected override void PreCopyToRunning() => EndSaving();
 
     /// <inheritdoc/>
-    protected override void PreCopyToStopCopy() => SetDma(false);
+    protected override void PreCopyToStopCopy()
+    {
+        ThrowIfStopCopyFails();
+        SetDma(false);
+    }
 
     /// <inheritdoc/>
     protected override void PreCopyToPreCopyP2P() => SetDma(false);
@@ -312,7 +320,11 @@ public sealed class DmaEngineDevice : VfioDevice
     protected override void PreCopyP2PToRunningP2P() => EndSaving();
 
     /// <inheritdoc/>
-    protected override void PreCopyP2PToStopCopy() => SetDma(false);
+    protected override void PreCopyP2PToStopCopy()
+    {
+        ThrowIfStopCopyFails();
+        SetDma(false);
+    }
 
     /// <inheritdoc/>
     protected override IVfioSavingSource RunningP2PToPreCopyP2P() => StartSaving();
@@ -485,6 +497,14 @@ public sealed class DmaEngineDevice : VfioDevice
             {
                 workerError = error;
             }
+        }
+    }
+
+    private void ThrowIfStopCopyFails()
+    {
+        if (options.FailStopCopy)
+        {
+            throw new VfioMigrationException(Errno.EIO, $"{options.Name}: injected failure entering STOP_COPY");
         }
     }
 

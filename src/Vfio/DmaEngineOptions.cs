@@ -38,4 +38,10 @@ public sealed record DmaEngineOptions
 
     /// <summary>The device name.</summary>
     public string Name { get; init; } = "dma-engine";
+
+    /// <summary>
+    /// Fault injection: every arc into STOP_COPY fails with EIO, as a device whose firmware
+    /// cannot stop in a consistent state would; the device stays where it was.
+    /// </summary>
+    public bool FailStopCopy { get; init; }
 }

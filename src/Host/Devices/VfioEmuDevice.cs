@@ -25,11 +25,17 @@ public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
     /// <summary>Builds the device from its <c>-device</c> option; <paramref name="index"/> picks its DMA window.</summary>
     public VfioEmuDevice(DeviceSpec spec, int index, GuestMemory memory, VirtualMachine vm, ISwitchoverAck switchoverAck, ILogger logger)
     {
-        spec.CheckKnown("id", "p2p", "precopy", "state-size", "seed");
+        spec.CheckKnown("id", "p2p", "precopy", "state-size", "seed", "x-fail");
         Id = spec.Require("id");
         bool p2p = Switch(spec, "p2p");
         bool precopy = Switch(spec, "precopy");
         ulong sizeMiB = spec.GetNumber("state-size", 4);
+        string? fail = spec.Get("x-fail");
+        if (fail is not (null or "stop-copy"))
+        {
+            throw new InvalidCommandLineException($"-device {spec.Text}: x-fail must be stop-copy");
+        }
+
         if (sizeMiB is < 1 or > 2047)
         {
             throw new InvalidCommandLineException($"-device {spec.Text}: state-size must be 1..2047 MiB");
@@ -50,6 +56,7 @@ public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
             DmaWindowLength = WindowSize,
             Seed = spec.GetNumber("seed", StableHash(Id)),
             Name = Id,
+            FailStopCopy = fail == "stop-copy",
         });
         var config = new VfioDeviceConfig();
         new Random(Id.Length * 7919).NextBytes(config.Space);

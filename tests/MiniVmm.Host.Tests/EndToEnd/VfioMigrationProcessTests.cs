@@ -138,6 +138,58 @@ public sealed class VfioMigrationProcessTests
         TestContext.Out.WriteLine($"snapshot file: {new FileInfo(file).Length} bytes");
     }
 
+    [Test]
+    public async Task A_device_failing_to_enter_stop_copy_fails_the_migration_is_reset_and_the_source_runs_on()
+    {
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartAsync("dst", [.. Machine, .. Devices("p2p=on,precopy=on", seed: 2), "-incoming", uri]);
+        await destination.WaitUntilListeningAsync();
+        Vm source = await StartAsync("src",
+        [
+            .. Machine, "-guest", "dirty,rate=2000",
+            "-device", "vfio-emu,id=gpu0,state-size=4,seed=1,p2p=on,precopy=on,x-fail=stop-copy",
+            "-device", "vfio-emu,id=gpu1,state-size=8,seed=11,p2p=on,precopy=on",
+        ]);
+        await source.WaitForRunStateAsync("running");
+        int before = source.Qmp.Events.Count;
+
+        await source.MigrateAsync(uri);
+        JsonObject end = await source.WaitForMigrationEndAsync();
+        await source.WaitForRunStateAsync("running");
+        JsonNode? failing = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu0" });
+        JsonNode? other = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu1" });
+        long operations = failing?["operations"]?.GetValue<long>() ?? -1;
+        await WaitForEventsAsync(source, before, e => StatesOf(e, "gpu0").LastOrDefault() == "running" && StatesOf(e, "gpu1").LastOrDefault() == "running");
+        IReadOnlyList<JsonObject> events = [.. source.Qmp.Events.Skip(before)];
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(end["status"]?.GetValue<string>(), Is.EqualTo("failed"), end.ToJsonString());
+            Assert.That(end["error-desc"]?.GetValue<string>(), Does.Contain("gpu0"), end.ToJsonString());
+            Assert.That(failing?["device-state"]?.GetValue<string>(), Is.EqualTo("running"), failing?.ToJsonString());
+            Assert.That(failing?["kernel-state"]?.GetValue<string>(), Is.EqualTo("running"), failing?.ToJsonString());
+            Assert.That(other?["device-state"]?.GetValue<string>(), Is.EqualTo("running"), other?.ToJsonString());
+            // pre-copy (setup), pre-copy-p2p (prepare), then the STOP_COPY request fails and the
+            // device is reset (running); the restarted VM takes it through running-p2p to running.
+            Assert.That(StatesOf(events, "gpu0"), Is.EqualTo(new[] { "pre-copy", "pre-copy-p2p", "running", "running-p2p", "running" }));
+        });
+
+        // The reset device runs again: its DMA engine keeps working.
+        await WaitUntilAsync(async () =>
+            ((await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu0" }))?["operations"]?.GetValue<long>() ?? -1) > operations,
+            "gpu0 performs DMA again");
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        DateTime deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await condition())
+        {
+            Assert.That(DateTime.UtcNow, Is.LessThan(deadline), $"timed out waiting until {what}");
+            await Task.Delay(50);
+        }
+    }
+
     private static string[] Devices(string options, int seed) =>
         ["-device", $"vfio-emu,id=gpu0,state-size=4,seed={seed},{options}", "-device", $"vfio-emu,id=gpu1,state-size=8,seed={seed + 10},{options}"];
 
