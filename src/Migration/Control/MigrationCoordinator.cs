@@ -16,6 +16,9 @@ namespace MiniVmm.Migration.Control;
 /// </summary>
 public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
 {
+    /// <summary>How long a command waits for an ended migration's cleanup before it is refused as in progress.</summary>
+    private static readonly TimeSpan EndedCleanupWait = TimeSpan.FromSeconds(10);
+
     private readonly SaveStateRegistry _registry;
     private readonly VirtualMachine _vm;
     private readonly SavevmOptions _options;
@@ -113,6 +116,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     /// </summary>
     public void SetCapabilities(IEnumerable<(string Name, bool State)> changes)
     {
+        AwaitEndedOutgoing();
         lock (_gate)
         {
             if (_outgoing is { } outgoing && !outgoing.Finished.IsCompleted)
@@ -139,6 +143,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     public MigrationSession StartOutgoing(string uri)
     {
         _vm.Bql.AssertHeld();
+        AwaitEndedOutgoing();
         lock (_gate)
         {
             if (IsRunning)
@@ -220,6 +225,33 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             incoming.Start(listener);
             _incomingStarted.TrySetResult(incoming);
             return incoming;
+        }
+    }
+
+    /// <summary>
+    /// When the last outgoing migration already reports its end (completed, failed, cancelled)
+    /// but its thread is still cleaning up (the source restarting, an exec child exiting), waits
+    /// for the cleanup — with the big lock released, since the cleanup takes it — so that a
+    /// command a client sends right after seeing the end is not refused as "in progress".
+    /// Called before <c>_gate</c> is taken: another thread may hold the big lock and wait for it.
+    /// </summary>
+    private void AwaitEndedOutgoing()
+    {
+        if (_outgoing is not { } outgoing || outgoing.Finished.IsCompleted || !outgoing.Status.IsFinished())
+        {
+            return;
+        }
+
+        if (_vm.Bql.IsHeld)
+        {
+            using (_vm.Bql.ReleaseTemporarily())
+            {
+                outgoing.Finished.Wait(EndedCleanupWait);
+            }
+        }
+        else
+        {
+            outgoing.Finished.Wait(EndedCleanupWait);
         }
     }
 
