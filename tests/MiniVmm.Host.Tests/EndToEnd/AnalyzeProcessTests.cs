@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using MiniVmm.Host.Tests.Support;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Host.Tests.EndToEnd;
 

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using MiniVmm.Migration.Analysis;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Migration.Tests.Analysis;
 

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Migration.Tests.Ram;
 

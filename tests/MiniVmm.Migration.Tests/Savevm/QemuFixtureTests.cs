@@ -3,6 +3,7 @@ using MiniVmm.Migration.Machine;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Runstate;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Migration.Tests.Savevm;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Migration.VMState;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Migration.Tests.VMState;
 

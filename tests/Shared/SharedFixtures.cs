@@ -1,10 +1,12 @@
-namespace MiniVmm.Host.Tests.Support;
+namespace MiniVmm.Tests.Shared;
 
 /// <summary>
-/// Finds <c>../shared/fixtures/qemu-7.2</c> beside the checkout, wherever the checkout is: the
-/// first ancestor of the test directory with a <c>shared/fixtures/qemu-7.2</c> folder.
+/// Finds <c>../shared/fixtures/qemu-7.2</c> beside the checkout, wherever the checkout is (a
+/// developer's tree or CI's fresh clone): the first ancestor of the test directory that has a
+/// <c>shared/fixtures/qemu-7.2</c> folder. One source file, linked into each test project that
+/// reads the fixtures.
 /// </summary>
-public static class SharedFixtures
+internal static class SharedFixtures
 {
     private static readonly Lazy<string> Qemu72Directory = new(Locate);
 
