@@ -211,9 +211,4 @@ public sealed class IncomingLoadStateTests
             }
         }
     }
-
-    private sealed class BrokenChannel : MemoryStream
-    {
-        public override void Write(ReadOnlySpan<byte> buffer) => throw new IOException("broken pipe (injected)");
-    }
 }

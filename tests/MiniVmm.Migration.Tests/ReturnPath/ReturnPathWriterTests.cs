@@ -55,9 +55,4 @@ public sealed class ReturnPathWriterTests
             Assert.That(() => writer.SendShut(failed: true), Throws.Nothing);
         });
     }
-
-    private sealed class BrokenChannel : MemoryStream
-    {
-        public override void Write(ReadOnlySpan<byte> buffer) => throw new IOException("broken pipe (injected)");
-    }
 }
