@@ -10,49 +10,32 @@ namespace MiniVmm.Host.Tests.EndToEnd;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class LiveMigrationProcessTests
+public sealed class LiveMigrationProcessTests : VmFixture
 {
     private const long Ram64M = 64L << 20;
     private const long Ram128M = 128L << 20;
     private const long LoaderAddress = 0x400000;
     private const long GiB = 1L << 30;
 
-    private readonly List<Vm> _vms = [];
-    private TemporaryDirectory _directory = null!;
     private int _names;
-
-    [SetUp]
-    public void CreateDirectory() => _directory = new TemporaryDirectory();
-
-    [TearDown]
-    public async Task KillLeftoversAndRemoveDirectory()
-    {
-        foreach (Vm vm in _vms)
-        {
-            await vm.DisposeAsync();
-        }
-
-        _vms.Clear();
-        _directory.Dispose();
-    }
 
     [Test]
     public async Task Idle_vm_with_loader_data_migrates(
         [Values("tcp", "unix")] string transport, [Values] bool startPaused)
     {
-        byte[] data = GuestRam.WriteRandomFile(_directory.File("data.bin"), 2 << 20, seed: 5);
+        byte[] data = GuestRam.WriteRandomFile(Temp.File("data.bin"), 2 << 20, seed: 5);
         string[] machine = ["-M", "none", "-m", "64M", "-nodefaults", "-display", "none", .. startPaused ? new[] { "-S" } : []];
         string uri = NewUri(transport);
         Vm destination = await StartAsync("dst", [.. machine, "-incoming", uri]);
         await destination.WaitUntilListeningAsync();
-        Vm source = await StartAsync("src", [.. machine, "-device", $"loader,file={_directory.File("data.bin")},addr=0x{LoaderAddress:x}"]);
+        Vm source = await StartAsync("src", [.. machine, "-device", $"loader,file={Temp.File("data.bin")},addr=0x{LoaderAddress:x}"]);
 
         await source.MigrateAsync(uri);
         await source.WaitForCompletedAsync();
         await destination.WaitForCompletedAsync();
         await destination.WaitForRunStateAsync(startPaused ? "prelaunch" : "running");
-        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, _directory.File("src.img"));
-        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, _directory.File("dst.img"));
+        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, Temp.File("src.img"));
+        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, Temp.File("dst.img"));
 
         Assert.Multiple(async () =>
         {
@@ -82,9 +65,9 @@ public sealed class LiveMigrationProcessTests
     [Test]
     public async Task Cancel_during_active_restarts_the_source_and_a_later_migration_completes()
     {
-        GuestRam.WriteRandomFile(_directory.File("data.bin"), 16 << 20, seed: 6);
+        GuestRam.WriteRandomFile(Temp.File("data.bin"), 16 << 20, seed: 6);
         string[] machine = ["-M", "none", "-m", "64M", "-nodefaults", "-display", "none"];
-        string[] loader = ["-device", $"loader,file={_directory.File("data.bin")},addr=0x{LoaderAddress:x}"];
+        string[] loader = ["-device", $"loader,file={Temp.File("data.bin")},addr=0x{LoaderAddress:x}"];
         string uri = NewUri("tcp");
         Vm first = await StartAsync("dst1", [.. machine, "-incoming", uri]);
         await first.WaitUntilListeningAsync();
@@ -106,8 +89,8 @@ public sealed class LiveMigrationProcessTests
         await source.MigrateAsync(second);
         await source.WaitForCompletedAsync();
         await destination.WaitForCompletedAsync();
-        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, _directory.File("src.img"));
-        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, _directory.File("dst.img"));
+        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, Temp.File("src.img"));
+        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, Temp.File("dst.img"));
         Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, "destination RAM differs from the source's");
         await destination.WaitForRunStateAsync("running");
     }
@@ -161,12 +144,12 @@ public sealed class LiveMigrationProcessTests
     public async Task Max_bandwidth_is_honoured_within_ten_percent()
     {
         const long limit = 32L << 20; // bytes per second
-        GuestRam.WriteRandomFile(_directory.File("data.bin"), 96 << 20, seed: 7);
+        GuestRam.WriteRandomFile(Temp.File("data.bin"), 96 << 20, seed: 7);
         string[] machine = ["-M", "none", "-m", "128M", "-nodefaults", "-display", "none"];
         string uri = NewUri("tcp");
         Vm destination = await StartAsync("dst", [.. machine, "-incoming", uri]);
         await destination.WaitUntilListeningAsync();
-        Vm source = await StartAsync("src", [.. machine, "-device", $"loader,file={_directory.File("data.bin")},addr=0x{LoaderAddress:x}"]);
+        Vm source = await StartAsync("src", [.. machine, "-device", $"loader,file={Temp.File("data.bin")},addr=0x{LoaderAddress:x}"]);
         // A small downtime limit keeps the unthrottled final stage (threshold = bandwidth × limit) to a few hundred KiB.
         await source.SetParametersAsync(new() { ["max-bandwidth"] = limit, ["downtime-limit"] = 10 });
 
@@ -219,12 +202,12 @@ public sealed class LiveMigrationProcessTests
     {
         // A big loader takes a while to copy: a client that connects at once must still see
         // its data and a VM already running (QEMU serves its monitor only after machine init).
-        byte[] data = GuestRam.WriteRandomFile(_directory.File("data.bin"), 96 << 20, seed: 8);
+        byte[] data = GuestRam.WriteRandomFile(Temp.File("data.bin"), 96 << 20, seed: 8);
         Vm source = await StartAsync(
-            "src", ["-M", "none", "-m", "128M", "-nodefaults", "-display", "none", "-device", $"loader,file={_directory.File("data.bin")},addr=0x{LoaderAddress:x}"]);
+            "src", ["-M", "none", "-m", "128M", "-nodefaults", "-display", "none", "-device", $"loader,file={Temp.File("data.bin")},addr=0x{LoaderAddress:x}"]);
 
         string? firstState = await source.RunStateAsync();
-        byte[] lastPage = await source.ReadRamAsync(LoaderAddress + data.Length - GuestRam.PageSize, GuestRam.PageSize, _directory.File("last.img"));
+        byte[] lastPage = await source.ReadRamAsync(LoaderAddress + data.Length - GuestRam.PageSize, GuestRam.PageSize, Temp.File("last.img"));
 
         Assert.That(firstState, Is.EqualTo("running"));
         Assert.That(lastPage.AsSpan().SequenceEqual(data.AsSpan(data.Length - GuestRam.PageSize)), Is.True, "the loader's last page");
@@ -260,16 +243,9 @@ public sealed class LiveMigrationProcessTests
         });
     }
 
-    private async Task<Vm> StartAsync(string name, params string[] arguments)
-    {
-        Vm vm = await Vm.StartAsync(VmProgram.MiniVmm, _directory, name, arguments);
-        _vms.Add(vm);
-        return vm;
-    }
-
     private string NewUri(string transport) => transport == "tcp"
         ? $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}"
-        : $"unix:{_directory.File($"mig{++_names}.sock")}";
+        : $"unix:{Temp.File($"mig{++_names}.sock")}";
 
     /// <summary>
     /// Migrates a source running the dirtying guest as QEMU's precopy tests do: once the guest
@@ -323,7 +299,7 @@ public sealed class LiveMigrationProcessTests
     private async Task WaitForGuestToReachAsync(Vm vm, long address)
     {
         var clock = Stopwatch.StartNew();
-        while ((await vm.ReadRamAsync(address, 1, _directory.File("probe.img")))[0] == 0)
+        while ((await vm.ReadRamAsync(address, 1, Temp.File("probe.img")))[0] == 0)
         {
             Assert.That(clock.Elapsed, Is.LessThan(Vm.LongWait), $"{vm.Name}: the guest never reached 0x{address:x}");
             await Task.Delay(50);
@@ -333,12 +309,12 @@ public sealed class LiveMigrationProcessTests
     /// <summary>The guest writes the page at 1 MiB again and again: two reads of it a little apart differ.</summary>
     private async Task AssertGuestRunsAsync(Vm vm)
     {
-        byte[] before = await vm.ReadRamAsync(GuestRam.GuestStart, GuestRam.PageSize, _directory.File("page-a.img"));
+        byte[] before = await vm.ReadRamAsync(GuestRam.GuestStart, GuestRam.PageSize, Temp.File("page-a.img"));
         var clock = Stopwatch.StartNew();
         while (true)
         {
             await Task.Delay(50);
-            byte[] after = await vm.ReadRamAsync(GuestRam.GuestStart, GuestRam.PageSize, _directory.File("page-b.img"));
+            byte[] after = await vm.ReadRamAsync(GuestRam.GuestStart, GuestRam.PageSize, Temp.File("page-b.img"));
             if (!after.AsSpan().SequenceEqual(before))
             {
                 return;
@@ -353,7 +329,7 @@ public sealed class LiveMigrationProcessTests
     {
         await vm.ReturnOfAsync("stop");
         await vm.WaitForRunStateAsync("paused");
-        byte[] ram = await vm.ReadRamAsync(0, ramSize, _directory.File($"{vm.Name}-ram.img"));
+        byte[] ram = await vm.ReadRamAsync(0, ramSize, Temp.File($"{vm.Name}-ram.img"));
         string? problem = GuestRam.CheckIncrementingGuest(ram, out int steps);
         TestContext.Out.WriteLine($"{vm.Name}: byte at 1 MiB 0x{ram[(int)GuestRam.GuestStart]:x2}, {steps} step(s), {problem ?? "consistent"}");
         Assert.That(problem, Is.Null, $"{vm.Name}: the guest's memory is not one consistent instant of its loop");

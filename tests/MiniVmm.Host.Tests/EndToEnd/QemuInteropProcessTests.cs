@@ -68,7 +68,7 @@ public sealed class QemuInteropProcessTests
         await minivmm.WaitForCompletedAsync();
         byte[] destinationRam = await minivmm.ReadRamAsync(0, Ram64M, _directory.File("dst.img"));
 
-        Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, FirstDifference(sourceRam, destinationRam));
+        Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, GuestRam.FirstDifference(sourceRam, destinationRam));
         Assert.That(await minivmm.RunStateAsync(), Is.EqualTo("prelaunch"));
     }
 
@@ -109,7 +109,7 @@ public sealed class QemuInteropProcessTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, FirstDifference(sourceRam, destinationRam));
+            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, GuestRam.FirstDifference(sourceRam, destinationRam));
             Assert.That(runState, Is.EqualTo("prelaunch"));
             Assert.That(exit, Is.EqualTo(0));
             Assert.That(qemu.Process.Stderr, Is.Empty);
@@ -178,7 +178,7 @@ public sealed class QemuInteropProcessTests
         AssertHoldsLoaderData(sourceRam, $"{from}'s own RAM");
         Assert.Multiple(async () =>
         {
-            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, FirstDifference(sourceRam, destinationRam));
+            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, GuestRam.FirstDifference(sourceRam, destinationRam));
             Assert.That(await source.RunStateAsync(), Is.EqualTo("postmigrate"));
             Assert.That((from == VmProgram.Qemu ? source : destination).Process.Stderr, Is.Empty, "QEMU's stderr");
         });
@@ -197,16 +197,5 @@ public sealed class QemuInteropProcessTests
         string hash = await GuestRam.Sha256Async(image);
         File.Delete(image);
         return hash;
-    }
-
-    private static string FirstDifference(byte[] expected, byte[] actual)
-    {
-        if (expected.Length != actual.Length)
-        {
-            return $"lengths differ: {expected.Length} and {actual.Length}";
-        }
-
-        int index = expected.AsSpan().CommonPrefixLength(actual);
-        return index == expected.Length ? "equal" : $"first difference at 0x{index:x}: 0x{expected[index]:x2} expected, 0x{actual[index]:x2} found";
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using MiniVmm.Host.Tests.Support;
-using NUnit.Framework.Interfaces;
 
 namespace MiniVmm.Host.Tests.EndToEnd;
 
@@ -13,7 +12,7 @@ namespace MiniVmm.Host.Tests.EndToEnd;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class ReturnPathProcessTests
+public sealed class ReturnPathProcessTests : VmFixture
 {
     private const string ReturnPath = "return-path";
     private const string SwitchoverAck = "switchover-ack";
@@ -22,61 +21,25 @@ public sealed class ReturnPathProcessTests
     private const long Ram64M = 64L << 20;
     private const long LoaderAddress = 0x400000;
 
-    private readonly List<Vm> _vms = [];
-    private TemporaryDirectory _directory = null!;
     private byte[] _data = null!;
 
+    /// <summary>Writes the loader's data into <see cref="VmFixture.Temp"/> (created by the base's SetUp, which runs first).</summary>
     [SetUp]
-    public void CreateDirectory()
-    {
-        _directory = new TemporaryDirectory();
-        _data = GuestRam.WriteRandomFile(_directory.File("data.bin"), 2 << 20, seed: 41);
-    }
-
-    [TearDown]
-    public async Task KillLeftoversAndRemoveDirectory()
-    {
-        bool failed = TestContext.CurrentContext.Result.Outcome.Status == TestStatus.Failed;
-        foreach (Vm vm in _vms)
-        {
-            if (failed)
-            {
-                // Both sides' logs: a failure on one side is often explained by the other's.
-                TestContext.Out.WriteLine($"--- {vm.Name} ({vm.Program}) stderr:\n{vm.Process.Stderr}");
-            }
-
-            await vm.DisposeAsync();
-        }
-
-        _vms.Clear();
-        _directory.Dispose();
-    }
+    public void WriteLoaderData() => _data = GuestRam.WriteRandomFile(Temp.File("data.bin"), 2 << 20, seed: 41);
 
     /// <summary>The machine both programs run: <c>-M none -m SIZE -nodefaults -display none</c>, optionally <c>-S</c>.</summary>
     private static string[] Machine(string memory, bool paused = false) =>
         ["-M", "none", "-m", memory, "-nodefaults", "-display", "none", .. paused ? new[] { "-S" } : []];
 
-    private string[] Loader => ["-device", $"loader,file={_directory.File("data.bin")},addr=0x{LoaderAddress:x}"];
+    private string[] Loader => ["-device", $"loader,file={Temp.File("data.bin")},addr=0x{LoaderAddress:x}"];
 
     [Test]
     public async Task MiniVmm_to_MiniVmm_over_tcp_with_return_path_completes_after_the_destinations_shut()
     {
-        string uri = NewTcpUri();
-        Vm destination = await StartAsync(VmProgram.MiniVmm, "dst", [.. Machine("64M"), "-incoming", uri]);
-        await destination.WaitUntilListeningAsync();
-        Vm source = await StartAsync(VmProgram.MiniVmm, "src", [.. Machine("64M"), .. Loader]);
-        await source.WaitForRunStateAsync("running");
-        await EnableAsync(source, ReturnPath);
-
-        await source.MigrateAsync(uri);
-        await source.WaitForCompletedAsync();
-        await destination.WaitForCompletedAsync();
-        await destination.WaitForRunStateAsync("running");
-        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, _directory.File("src.img"));
-        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, _directory.File("dst.img"));
+        (Vm source, _, byte[] sourceRam, byte[] destinationRam) = await MigrateWithReturnPathAsync(VmProgram.MiniVmm, VmProgram.MiniVmm);
 
         AssertHoldsLoaderData(sourceRam, "the source's RAM");
-        Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, FirstDifference(sourceRam, destinationRam));
+        Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, GuestRam.FirstDifference(sourceRam, destinationRam));
         Assert.That(await source.RunStateAsync(), Is.EqualTo("postmigrate"));
         // The source's log shows that it waited for the destination's SHUT 0 on the return path.
         await WaitForStderrAsync(source, "return path: SHUT 0");
@@ -86,37 +49,22 @@ public sealed class ReturnPathProcessTests
     public async Task A_destination_that_cannot_load_fails_the_source_through_shut_and_the_source_runs_on_unchanged()
     {
         string uri = NewTcpUri();
-        Vm doomed = await StartAsync(VmProgram.MiniVmm, "dst1", [.. Machine("128M"), "-incoming", uri]);
-        await doomed.WaitUntilListeningAsync();
-        Vm source = await StartAsync(VmProgram.MiniVmm, "src", [.. Machine("64M"), .. Loader]);
-        await source.WaitForRunStateAsync("running");
-        byte[] before = await source.ReadRamAsync(0, Ram64M, _directory.File("before.img"));
-        await EnableAsync(source, ReturnPath);
-
-        await source.MigrateAsync(uri);
-        JsonObject failed = await source.WaitForMigrationEndAsync();
+        Vm doomed = await StartListeningAsync(VmProgram.MiniVmm, "dst1", "128M", uri);
+        Vm source = await StartRunningSourceAsync(VmProgram.MiniVmm);
 
         // The destination refuses RAM's setup section and closes while the source still writes
         // pages: the source's next write may break, but the SHUT 1 it read is the cause to report.
-        Assert.That(failed["status"]?.GetValue<string>(), Is.EqualTo("failed"), $"{failed.ToJsonString()}; stderr:\n{source.Process.Stderr}");
-        Assert.That(failed["error-desc"]?.GetValue<string>(), Does.Contain(SiblingError), failed.ToJsonString());
-        await source.WaitForRunStateAsync("running");
-        byte[] after = await source.ReadRamAsync(0, Ram64M, _directory.File("after.img"));
-        AssertHoldsLoaderData(before, "the source's RAM before the migration");
-        Assert.That(after.AsSpan().SequenceEqual(before), Is.True, FirstDifference(before, after));
-        // QEMU 7.2 exits with status 1 after a failed incoming migration; so does MiniVmm.
-        Assert.That(await doomed.Process.WaitForExitAsync(), Is.EqualTo(1), doomed.Process.Stderr);
+        byte[] before = await AssertFailsThroughShutAndRunsOnAsync(source, doomed, uri);
 
         // The failed attempt left nothing behind: the same source migrates to a matching destination.
         string second = NewTcpUri();
-        Vm destination = await StartAsync(VmProgram.MiniVmm, "dst2", [.. Machine("64M"), "-incoming", second]);
-        await destination.WaitUntilListeningAsync();
+        Vm destination = await StartListeningAsync(VmProgram.MiniVmm, "dst2", "64M", second);
         await source.MigrateAsync(second);
         await source.WaitForCompletedAsync();
         await destination.WaitForCompletedAsync();
         await destination.WaitForRunStateAsync("running");
-        byte[] arrived = await destination.ReadRamAsync(0, Ram64M, _directory.File("dst2.img"));
-        Assert.That(arrived.AsSpan().SequenceEqual(before), Is.True, FirstDifference(before, arrived));
+        byte[] arrived = await destination.ReadRamAsync(0, Ram64M, Temp.File("dst2.img"));
+        Assert.That(arrived.AsSpan().SequenceEqual(before), Is.True, GuestRam.FirstDifference(before, arrived));
     }
 
     [Test]
@@ -127,23 +75,10 @@ public sealed class ReturnPathProcessTests
         // everything and waits for SHUT, so SHUT 1 is what fails it.
         string[] sample = ["-device", "x-sample,id=a,seed=5"];
         string uri = NewTcpUri();
-        Vm doomed = await StartAsync(VmProgram.MiniVmm, "dst", [.. Machine("64M"), "-incoming", uri]);
-        await doomed.WaitUntilListeningAsync();
-        Vm source = await StartAsync(VmProgram.MiniVmm, "src", [.. Machine("64M"), .. Loader, .. sample]);
-        await source.WaitForRunStateAsync("running");
-        byte[] before = await source.ReadRamAsync(0, Ram64M, _directory.File("before.img"));
-        await EnableAsync(source, ReturnPath);
+        Vm doomed = await StartListeningAsync(VmProgram.MiniVmm, "dst", "64M", uri);
+        Vm source = await StartRunningSourceAsync(VmProgram.MiniVmm, sample);
 
-        await source.MigrateAsync(uri);
-        JsonObject failed = await source.WaitForMigrationEndAsync();
-
-        Assert.That(failed["status"]?.GetValue<string>(), Is.EqualTo("failed"), $"{failed.ToJsonString()}; stderr:\n{source.Process.Stderr}");
-        Assert.That(failed["error-desc"]?.GetValue<string>(), Does.Contain(SiblingError), failed.ToJsonString());
-        await source.WaitForRunStateAsync("running");
-        byte[] after = await source.ReadRamAsync(0, Ram64M, _directory.File("after.img"));
-        AssertHoldsLoaderData(before, "the source's RAM before the migration");
-        Assert.That(after.AsSpan().SequenceEqual(before), Is.True, FirstDifference(before, after));
-        Assert.That(await doomed.Process.WaitForExitAsync(), Is.EqualTo(1), doomed.Process.Stderr);
+        await AssertFailsThroughShutAndRunsOnAsync(source, doomed, uri);
         Assert.That(doomed.Process.Stderr, Does.Contain("Unknown savevm section or instance 'x-sample' 0"));
     }
 
@@ -151,25 +86,13 @@ public sealed class ReturnPathProcessTests
     [TestCase(VmProgram.MiniVmm, VmProgram.Qemu)]
     public async Task Return_path_migration_with_QEMU_over_tcp_completes_with_identical_ram(VmProgram from, VmProgram to)
     {
-        string uri = NewTcpUri();
-        Vm destination = await StartAsync(to, "dst", [.. Machine("64M"), "-incoming", uri]);
-        await destination.WaitUntilListeningAsync();
-        Vm source = await StartAsync(from, "src", [.. Machine("64M"), .. Loader]);
-        await source.WaitForRunStateAsync("running");
-        await EnableAsync(source, ReturnPath);
-
-        await source.MigrateAsync(uri);
-        await source.WaitForCompletedAsync();
-        await destination.WaitForCompletedAsync();
-        await destination.WaitForRunStateAsync("running");
-        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, _directory.File("src.img"));
-        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, _directory.File("dst.img"));
+        (Vm source, Vm destination, byte[] sourceRam, byte[] destinationRam) = await MigrateWithReturnPathAsync(from, to);
 
         AssertHoldsLoaderData(sourceRam, $"{from}'s own RAM");
         Vm qemu = from == VmProgram.Qemu ? source : destination;
         Assert.Multiple(async () =>
         {
-            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, FirstDifference(sourceRam, destinationRam));
+            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, GuestRam.FirstDifference(sourceRam, destinationRam));
             Assert.That(await source.RunStateAsync(), Is.EqualTo("postmigrate"));
             Assert.That(qemu.Process.Stderr, Is.Empty, "QEMU's stderr");
         });
@@ -184,10 +107,8 @@ public sealed class ReturnPathProcessTests
     public async Task QEMU_source_fails_on_the_SHUT_of_a_MiniVmm_destination_that_cannot_load_and_runs_again()
     {
         string uri = NewTcpUri();
-        Vm destination = await StartAsync(VmProgram.MiniVmm, "dst", [.. Machine("128M"), "-incoming", uri]);
-        await destination.WaitUntilListeningAsync();
-        Vm qemu = await StartAsync(VmProgram.Qemu, "src", [.. Machine("64M"), .. Loader]);
-        await qemu.WaitForRunStateAsync("running");
+        Vm destination = await StartListeningAsync(VmProgram.MiniVmm, "dst", "128M", uri);
+        Vm qemu = await StartRunningSourceAsync(VmProgram.Qemu);
         await EnableAsync(qemu, ReturnPath);
 
         await qemu.MigrateAsync(uri);
@@ -196,7 +117,7 @@ public sealed class ReturnPathProcessTests
         Assert.That(failed["status"]?.GetValue<string>(), Is.EqualTo("failed"), $"{failed.ToJsonString()}; stderr:\n{qemu.Process.Stderr}");
         await qemu.WaitForRunStateAsync("running");
         await WaitForStderrAsync(qemu, SiblingError);
-        byte[] ram = await qemu.ReadRamAsync(0, Ram64M, _directory.File("src.img"));
+        byte[] ram = await qemu.ReadRamAsync(0, Ram64M, Temp.File("src.img"));
         AssertHoldsLoaderData(ram, "QEMU's RAM after the failed migration");
         Assert.That(await destination.Process.WaitForExitAsync(), Is.EqualTo(1), destination.Process.Stderr);
     }
@@ -218,18 +139,7 @@ public sealed class ReturnPathProcessTests
         await destination.WaitForCompletedAsync();
         await destination.WaitForRunStateAsync("running");
 
-        foreach (string id in new[] { "dev0", "dev1" })
-        {
-            JsonNode? sent = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
-            JsonNode? received = await destination.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
-            Assert.Multiple(() =>
-            {
-                Assert.That(sent?["device-state"]?.GetValue<string>(), Is.EqualTo("stop"), $"source {id}: {sent?.ToJsonString()}");
-                Assert.That(received?["loaded-digest"]?.GetValue<string>(), Is.EqualTo(sent?["digest"]?.GetValue<string>()).And.Not.Null,
-                    $"{id}: source {sent?.ToJsonString()}; destination {received?.ToJsonString()}");
-                Assert.That(received?["device-state"]?.GetValue<string>(), Is.EqualTo("running"), $"destination {id}");
-            });
-        }
+        await VfioDeviceState.AssertArrivedAsync(source, destination, "dev0", "dev1");
 
         long transferred = completed["vfio"]?["transferred"]?.GetValue<long>() ?? -1;
         Assert.That(transferred, Is.GreaterThanOrEqualTo((4L + 8L) << 20), $"vfio transferred: {completed.ToJsonString()}");
@@ -264,7 +174,7 @@ public sealed class ReturnPathProcessTests
     public async Task Return_path_over_a_one_way_uri_fails_and_leaves_the_stopped_vm_as_it_was(
         [Values("exec", "file")] string kind, [Values("prelaunch", "paused")] string state)
     {
-        string target = _directory.File("stream.bin");
+        string target = Temp.File("stream.bin");
         string uri = kind == "exec" ? $"exec:cat > {target}" : $"file:{target}";
         Vm vm = await StartAsync(VmProgram.MiniVmm, "src", [.. Machine("64M", paused: state == "prelaunch"), .. Loader]);
         if (state == "paused")
@@ -288,7 +198,7 @@ public sealed class ReturnPathProcessTests
     public async Task Once_a_one_way_uri_failed_return_path_can_be_turned_off_at_once_and_the_migration_retried(
         [Values("exec", "file")] string kind)
     {
-        string target = _directory.File("stream.bin");
+        string target = Temp.File("stream.bin");
         string uri = kind == "exec" ? $"exec:cat > {target}" : $"file:{target}";
         Vm vm = await StartAsync(VmProgram.MiniVmm, "src", [.. Machine("64M", paused: true), .. Loader]);
         await EnableAsync(vm, ReturnPath);
@@ -349,24 +259,68 @@ public sealed class ReturnPathProcessTests
         }
     }
 
-    private async Task<Vm> StartAsync(VmProgram program, string name, params string[] arguments)
+    /// <summary>Starts <paramref name="program"/> as a destination of <paramref name="memory"/> RAM listening on <paramref name="uri"/>.</summary>
+    private async Task<Vm> StartListeningAsync(VmProgram program, string name, string memory, string uri)
     {
-        Vm vm = await Vm.StartAsync(program, _directory, name, arguments);
-        _vms.Add(vm);
-        return vm;
+        Vm destination = await StartAsync(program, name, [.. Machine(memory), "-incoming", uri]);
+        await destination.WaitUntilListeningAsync();
+        return destination;
+    }
+
+    /// <summary>Starts <paramref name="program"/> as the 64 MiB source "src" with the loader's data (and <paramref name="devices"/>) and waits until it runs.</summary>
+    private async Task<Vm> StartRunningSourceAsync(VmProgram program, params string[] devices)
+    {
+        Vm source = await StartAsync(program, "src", [.. Machine("64M"), .. Loader, .. devices]);
+        await source.WaitForRunStateAsync("running");
+        return source;
+    }
+
+    /// <summary>
+    /// Migrates a running <paramref name="from"/> source with the loader's data to a <paramref name="to"/>
+    /// destination over TCP with return-path on; once both completed and the destination runs,
+    /// returns both VMs and both RAMs.
+    /// </summary>
+    private async Task<(Vm Source, Vm Destination, byte[] SourceRam, byte[] DestinationRam)> MigrateWithReturnPathAsync(VmProgram from, VmProgram to)
+    {
+        string uri = NewTcpUri();
+        Vm destination = await StartListeningAsync(to, "dst", "64M", uri);
+        Vm source = await StartRunningSourceAsync(from);
+        await EnableAsync(source, ReturnPath);
+
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await destination.WaitForRunStateAsync("running");
+        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, Temp.File("src.img"));
+        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, Temp.File("dst.img"));
+        return (source, destination, sourceRam, destinationRam);
+    }
+
+    /// <summary>
+    /// Migrates the running <paramref name="source"/> with return-path on to <paramref name="doomed"/>
+    /// (listening on <paramref name="uri"/>), which cannot load: the migration fails with the
+    /// destination's SHUT 1, the source runs again with its RAM unchanged and the destination exits
+    /// with status 1. Returns the source's RAM from before the migration.
+    /// </summary>
+    private async Task<byte[]> AssertFailsThroughShutAndRunsOnAsync(Vm source, Vm doomed, string uri)
+    {
+        byte[] before = await source.ReadRamAsync(0, Ram64M, Temp.File("before.img"));
+        await EnableAsync(source, ReturnPath);
+
+        await source.MigrateAsync(uri);
+        JsonObject failed = await source.WaitForMigrationEndAsync();
+
+        Assert.That(failed["status"]?.GetValue<string>(), Is.EqualTo("failed"), $"{failed.ToJsonString()}; stderr:\n{source.Process.Stderr}");
+        Assert.That(failed["error-desc"]?.GetValue<string>(), Does.Contain(SiblingError), failed.ToJsonString());
+        await source.WaitForRunStateAsync("running");
+        byte[] after = await source.ReadRamAsync(0, Ram64M, Temp.File("after.img"));
+        AssertHoldsLoaderData(before, "the source's RAM before the migration");
+        Assert.That(after.AsSpan().SequenceEqual(before), Is.True, GuestRam.FirstDifference(before, after));
+        // QEMU 7.2 exits with status 1 after a failed incoming migration; so does MiniVmm.
+        Assert.That(await doomed.Process.WaitForExitAsync(), Is.EqualTo(1), doomed.Process.Stderr);
+        return before;
     }
 
     private void AssertHoldsLoaderData(byte[] ram, string what) =>
         Assert.That(ram.AsSpan((int)LoaderAddress, _data.Length).SequenceEqual(_data), Is.True, $"{what}: the loader's data is missing");
-
-    private static string FirstDifference(byte[] expected, byte[] actual)
-    {
-        if (expected.Length != actual.Length)
-        {
-            return $"lengths differ: {expected.Length} and {actual.Length}";
-        }
-
-        int index = expected.AsSpan().CommonPrefixLength(actual);
-        return index == expected.Length ? "equal" : $"first difference at 0x{index:x}: 0x{expected[index]:x2} expected, 0x{actual[index]:x2} found";
-    }
 }

@@ -9,29 +9,11 @@ namespace MiniVmm.Host.Tests.EndToEnd;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class VfioMigrationProcessTests
+public sealed class VfioMigrationProcessTests : VmFixture
 {
     private const string MultipleWithoutP2P = "Multiple VFIO devices migration is supported only if all of them support P2P migration";
 
     private static readonly string[] Machine = ["-M", "none", "-m", "128M", "-nodefaults", "-display", "none"];
-
-    private readonly List<Vm> _vms = [];
-    private TemporaryDirectory _directory = null!;
-
-    [SetUp]
-    public void CreateDirectory() => _directory = new TemporaryDirectory();
-
-    [TearDown]
-    public async Task KillLeftoversAndRemoveDirectory()
-    {
-        foreach (Vm vm in _vms)
-        {
-            await vm.DisposeAsync();
-        }
-
-        _vms.Clear();
-        _directory.Dispose();
-    }
 
     [Test]
     public async Task Two_p2p_precopy_devices_beside_a_dirtying_guest_migrate_over_tcp_with_equal_state()
@@ -115,7 +97,7 @@ public sealed class VfioMigrationProcessTests
     [Test]
     public async Task A_snapshot_to_a_file_loads_into_a_second_process_with_equal_device_state()
     {
-        string file = _directory.File("vfio-snapshot.bin");
+        string file = Temp.File("vfio-snapshot.bin");
         Vm source = await StartAsync("src", [.. Machine, .. Devices("p2p=on,precopy=on", seed: 1)]);
         await source.WaitForRunStateAsync("running");
         await source.ReturnOfAsync("stop");
@@ -194,21 +176,8 @@ public sealed class VfioMigrationProcessTests
         ["-device", $"vfio-emu,id=gpu0,state-size=4,seed={seed},{options}", "-device", $"vfio-emu,id=gpu1,state-size=8,seed={seed + 10},{options}"];
 
     /// <summary>For each device: the destination loaded exactly the source's state at the switchover.</summary>
-    private static async Task AssertDevicesArrivedAsync(Vm source, Vm destination)
-    {
-        foreach (string id in new[] { "gpu0", "gpu1" })
-        {
-            JsonNode? sent = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
-            JsonNode? received = await destination.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
-            Assert.Multiple(() =>
-            {
-                Assert.That(sent?["device-state"]?.GetValue<string>(), Is.EqualTo("stop"), $"source {id}: {sent?.ToJsonString()}");
-                Assert.That(received?["loaded-digest"]?.GetValue<string>(), Is.EqualTo(sent?["digest"]?.GetValue<string>()).And.Not.Null,
-                    $"{id}: source {sent?.ToJsonString()}; destination {received?.ToJsonString()}");
-                Assert.That(received?["device-state"]?.GetValue<string>(), Is.EqualTo("running"), $"destination {id}");
-            });
-        }
-    }
+    private static Task AssertDevicesArrivedAsync(Vm source, Vm destination) =>
+        VfioDeviceState.AssertArrivedAsync(source, destination, "gpu0", "gpu1");
 
     private static List<string> StatesOf(IEnumerable<JsonObject> events, string id) =>
         [.. events.Where(e => (string?)e["event"] == "VFIO_MIGRATION" && (string?)e["data"]?["device-id"] == id)
@@ -227,12 +196,5 @@ public sealed class VfioMigrationProcessTests
 
             await Task.Delay(20);
         }
-    }
-
-    private async Task<Vm> StartAsync(string name, params string[] arguments)
-    {
-        Vm vm = await Vm.StartAsync(VmProgram.MiniVmm, _directory, name, arguments);
-        _vms.Add(vm);
-        return vm;
     }
 }

@@ -93,6 +93,18 @@ public static class GuestRam
         }
     }
 
+    /// <summary>Where two RAM dumps first differ, for an assertion's message ("equal" when they do not).</summary>
+    public static string FirstDifference(byte[] expected, byte[] actual)
+    {
+        if (expected.Length != actual.Length)
+        {
+            return $"lengths differ: {expected.Length} and {actual.Length}";
+        }
+
+        int index = expected.AsSpan().CommonPrefixLength(actual);
+        return index == expected.Length ? "equal" : $"first difference at 0x{index:x}: 0x{expected[index]:x2} expected, 0x{actual[index]:x2} found";
+    }
+
     /// <summary>
     /// QEMU migration-test's check of the incrementing guest (savevm.md §8.1), written here
     /// independently of MiniVmm's own: in <paramref name="ram"/> (a dump from guest address 0),
