@@ -139,7 +139,7 @@ public sealed class ReturnPathProcessTests : VmFixture
         await destination.WaitForCompletedAsync();
         await destination.WaitForRunStateAsync("running");
 
-        await VfioDeviceState.AssertArrivedAsync(source, destination, "dev0", "dev1");
+        await MigratedVfioDevices.AssertArrivedAsync(source, destination, "dev0", "dev1");
 
         long transferred = completed["vfio"]?["transferred"]?.GetValue<long>() ?? -1;
         Assert.That(transferred, Is.GreaterThanOrEqualTo((4L + 8L) << 20), $"vfio transferred: {completed.ToJsonString()}");

@@ -177,7 +177,7 @@ public sealed class VfioMigrationProcessTests : VmFixture
 
     /// <summary>For each device: the destination loaded exactly the source's state at the switchover.</summary>
     private static Task AssertDevicesArrivedAsync(Vm source, Vm destination) =>
-        VfioDeviceState.AssertArrivedAsync(source, destination, "gpu0", "gpu1");
+        MigratedVfioDevices.AssertArrivedAsync(source, destination, "gpu0", "gpu1");
 
     private static List<string> StatesOf(IEnumerable<JsonObject> events, string id) =>
         [.. events.Where(e => (string?)e["event"] == "VFIO_MIGRATION" && (string?)e["data"]?["device-id"] == id)

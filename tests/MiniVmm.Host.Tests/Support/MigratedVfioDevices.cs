@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace MiniVmm.Host.Tests.Support;
 
 /// <summary>Checks on migrated <c>-device vfio-emu</c> devices through <c>x-query-vfio</c>.</summary>
-public static class VfioDeviceState
+public static class MigratedVfioDevices
 {
     /// <summary>
     /// For each device in <paramref name="ids"/>: the source's is stopped, and the destination's
