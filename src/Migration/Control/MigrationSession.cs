@@ -283,7 +283,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         System.IO.Stream transport = _transport!;
-        if (!transport.CanRead || !transport.CanWrite || transport is Transport.ExecCommandStream or FileStream)
+        if (!transport.CanRead || !transport.CanWrite)
         {
             throw new MigrationStreamException(
                 "Unable to open return-path: the transport only goes one way (use tcp:, unix: or a socket passed with fd:)");

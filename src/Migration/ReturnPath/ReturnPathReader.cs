@@ -166,8 +166,7 @@ public sealed partial class ReturnPathReader : IDisposable
                 _acked.Set();
                 return false;
             default:
-                throw new ReturnPathException(
-                    $"RP: Received '{Name(type)}' message (0x{(ushort)type:x4}), a postcopy message, but MiniVmm does not do postcopy", at);
+                throw PostcopyMessage(type, at);
         }
     }
 
@@ -185,8 +184,7 @@ public sealed partial class ReturnPathReader : IDisposable
         };
         if (expected < 0)
         {
-            throw new ReturnPathException(
-                $"RP: Received '{Name(type)}' message (0x{(ushort)type:x4}), a postcopy message, but MiniVmm does not do postcopy", at);
+            throw PostcopyMessage(type, at);
         }
 
         if (length != expected)
@@ -197,6 +195,9 @@ public sealed partial class ReturnPathReader : IDisposable
 
         return expected;
     }
+
+    private static ReturnPathException PostcopyMessage(ReturnPathMessageType type, long at) =>
+        new($"RP: Received '{Name(type)}' message (0x{(ushort)type:x4}), a postcopy message, but MiniVmm does not do postcopy", at);
 
     private void ReadExactly(Span<byte> buffer, string what)
     {
