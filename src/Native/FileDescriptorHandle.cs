@@ -227,6 +227,16 @@ public sealed class FileDescriptorHandle : SafeHandle
         }
     }
 
+    /// <summary>
+    /// Adds seals to a memfd created with <see cref="MemfdFlags.AllowSealing"/> (fcntl F_ADD_SEALS):
+    /// e.g. <see cref="FileSeals.Shrink"/>, so that nobody holding the descriptor (a guest harness)
+    /// can truncate the file under another process's mapping.
+    /// </summary>
+    public void AddSeals(FileSeals seals) => Fcntl(LibC.F_ADD_SEALS, (int)seals, "F_ADD_SEALS");
+
+    /// <summary>The seals the file carries (fcntl F_GET_SEALS).</summary>
+    public FileSeals Seals => (FileSeals)Fcntl(LibC.F_GET_SEALS, 0, "F_GET_SEALS");
+
     /// <summary>A new descriptor for the same open file, with close-on-exec set (F_DUPFD_CLOEXEC).</summary>
     public FileDescriptorHandle Duplicate()
     {

@@ -16,6 +16,8 @@ internal static unsafe partial class LibC
     internal const int F_GETFL = 3;
     internal const int F_SETFL = 4;
     internal const int FD_CLOEXEC = 1;
+    internal const int F_ADD_SEALS = 1033;
+    internal const int F_GET_SEALS = 1034;
     internal const int O_NONBLOCK = 0x800;
     internal const int SEEK_DATA = 3;
     internal const int SEEK_HOLE = 4;

@@ -42,6 +42,9 @@ public sealed partial class VirtualMachine
     /// <summary>The handlers notified on start and stop.</summary>
     public VmStateChangeHandlers StateChangeHandlers { get; } = new();
 
+    /// <summary>What is asked before every start; any of them may refuse it.</summary>
+    public VmStartChecks StartChecks { get; } = new();
+
     /// <summary>Where STOP, RESUME and the other events of this VM go.</summary>
     public VmEventBus Events { get; }
 
@@ -71,8 +74,22 @@ public sealed partial class VirtualMachine
     public int CpuThrottlePercentage
     {
         get => Volatile.Read(ref _cpuThrottle);
-        set => Volatile.Write(ref _cpuThrottle, Math.Clamp(value, 0, 99));
+        set
+        {
+            int clamped = Math.Clamp(value, 0, 99);
+            if (Interlocked.Exchange(ref _cpuThrottle, clamped) != clamped)
+            {
+                CpuThrottleChanged?.Invoke(clamped);
+            }
+        }
     }
+
+    /// <summary>
+    /// Raised after <see cref="CpuThrottlePercentage"/> changed, on the thread that changed it
+    /// (the migration thread, with or without the big lock): vCPUs that live in another process
+    /// hear of the throttle through it. Handlers must not block.
+    /// </summary>
+    public event Action<int>? CpuThrottleChanged;
 
     /// <summary>
     /// Moves to <paramref name="state"/> without notifying anyone (<c>runstate_set</c>). The same
@@ -94,9 +111,10 @@ public sealed partial class VirtualMachine
     }
 
     /// <summary>
-    /// Starts the VM (<c>vm_start</c>): if it is not already running, emits <c>RESUME</c>, enters
-    /// <c>running</c> (or <c>suspended</c> if it was suspended when stopped), then notifies the
-    /// handlers. Big lock held.
+    /// Starts the VM (<c>vm_start</c>): if it is not already running, asks the
+    /// <see cref="StartChecks"/> (a refusal changes nothing and is returned as
+    /// <see cref="VmStateChangeResult.Refusal"/>), emits <c>RESUME</c>, enters <c>running</c> (or
+    /// <c>suspended</c> if it was suspended when stopped), then notifies the handlers. Big lock held.
     /// </summary>
     public VmStateChangeResult Start()
     {
@@ -108,6 +126,12 @@ public sealed partial class VirtualMachine
 
         RunState target = _wasSuspended ? RunState.Suspended : RunState.Running;
         Transitions.Check(_state, target);
+        if (StartChecks.FirstRefusal() is { } refusal)
+        {
+            LogStartRefused(refusal);
+            return new VmStateChangeResult(false, [], refusal);
+        }
+
         Events.Emit("RESUME");
         SetRunState(target);
         _wasSuspended = false;
@@ -165,6 +189,9 @@ public sealed partial class VirtualMachine
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Debug, Message = "run state {From} -> {To}")]
     private partial void LogTransition(string from, string to);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "VM start refused: {Reason}")]
+    private partial void LogStartRefused(string reason);
 
     [LoggerMessage(EventId = 1002, Level = LogLevel.Warning,
         Message = "VM change-state handler {Handler} failed in the {Phase} pass entering {State}")]

@@ -21,7 +21,7 @@ public sealed class RunCommand : Command
     private readonly Option<string[]> _pidFile = Repeatable("-pidfile", "FILE", "write the process id to FILE, removed on exit", "--pidfile");
     private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
     private readonly Option<string[]> _incoming = Repeatable("-incoming", "URI|defer", "wait for an incoming migration (tcp:, unix:, exec:, fd:, file:), or 'defer' for migrate-incoming", "--incoming");
-    private readonly Option<string[]> _guest = Repeatable("-guest", "dirty[,rate=PAGES_PER_SECOND]", "run a built-in guest: 'dirty' increments the first byte of every page from 1 MiB up", "--guest");
+    private readonly Option<string[]> _guest = Repeatable("-guest", "dirty[,rate=N] | harness,socket=PATH[,pause-timeout=MS][,connect-timeout=MS]", "the guest: 'dirty' (built in) increments the first byte of every page from 1 MiB up; 'harness' runs the guest in a harness process that connects to PATH", "--guest");
     private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device: loader,file=F,addr=A | x-sample,id=ID[,seed=N]", "--device");
 
     /// <summary>Declares the options.</summary>

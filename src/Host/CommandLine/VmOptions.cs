@@ -36,5 +36,11 @@ public sealed record VmOptions
     public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
 
     /// <summary><c>-guest dirty[,rate=N]</c>: the built-in dirtying guest's page rate (0 = as fast as it can); null without it.</summary>
-    public long? DirtyGuestRate { get; init; }
+    public long? DirtyGuestRate => Guest.DirtyRate;
+
+    /// <summary><c>-guest</c>: the built-in guest or the external harness; <see cref="GuestSelection.None"/> without it.</summary>
+    public GuestSelection Guest { get; init; } = GuestSelection.None;
+
+    /// <summary><c>-guest harness,socket=PATH[,pause-timeout=MS][,connect-timeout=MS]</c>; null without it.</summary>
+    public MiniVmm.GuestHarness.HarnessGuestOptions? Harness => Guest.Harness;
 }

@@ -30,31 +30,69 @@ public static class VmOptionsParser
         QmpSockets = [.. arguments.Qmp.Select(ParseQmp)],
         Incoming = ParseIncoming(arguments.Incoming.LastOrDefault()),
         Devices = [.. arguments.Devices.Select(ParseDevice)],
-        DirtyGuestRate = ParseGuest(arguments.Guest.LastOrDefault()),
+        Guest = ParseGuest(arguments.Guest.LastOrDefault()),
     };
 
-    /// <summary><c>-guest dirty[,rate=PAGES_PER_SECOND]</c>: the page rate, 0 for as fast as possible.</summary>
-    public static long? ParseGuest(string? text)
+    /// <summary>
+    /// <c>-guest dirty[,rate=PAGES_PER_SECOND]</c> (the built-in guest) or
+    /// <c>-guest harness,socket=PATH[,pause-timeout=MS][,connect-timeout=MS]</c> (a guest in a
+    /// harness process).
+    /// </summary>
+    public static GuestSelection ParseGuest(string? text)
     {
         if (text is null)
         {
-            return null;
+            return GuestSelection.None;
         }
 
-        IReadOnlyDictionary<string, string> values = QemuOptionList.Parse("-guest", text, "type", ["type", "rate"]);
-        if (values.GetValueOrDefault("type") != "dirty")
+        IReadOnlyDictionary<string, string> values =
+            QemuOptionList.Parse("-guest", text, "type", ["type", "rate", "socket", "pause-timeout", "connect-timeout"]);
+        string type = values.GetValueOrDefault("type", "");
+        string[] keys = type switch
         {
-            throw new InvalidCommandLineException($"-guest {text}: unknown guest '{values.GetValueOrDefault("type")}': only 'dirty' exists");
-        }
-
-        if (!values.TryGetValue("rate", out string? rate))
+            "dirty" => ["type", "rate"],
+            "harness" => ["type", "socket", "pause-timeout", "connect-timeout"],
+            _ => throw new InvalidCommandLineException($"-guest {text}: unknown guest '{type}': use 'dirty' or 'harness'"),
+        };
+        if (values.Keys.FirstOrDefault(k => !keys.Contains(k)) is { } stray)
         {
-            return 0;
+            throw new InvalidCommandLineException($"-guest {text}: '{stray}' is not an option of the '{type}' guest");
         }
 
-        return long.TryParse(rate, out long pages) && pages >= 0
-            ? pages
-            : throw new InvalidCommandLineException($"-guest {text}: rate must be a number of pages per second (0 = unlimited)");
+        if (type == "dirty")
+        {
+            if (!values.TryGetValue("rate", out string? rate))
+            {
+                return new GuestSelection(0, null);
+            }
+
+            return long.TryParse(rate, out long pages) && pages >= 0
+                ? new GuestSelection(pages, null)
+                : throw new InvalidCommandLineException($"-guest {text}: rate must be a number of pages per second (0 = unlimited)");
+        }
+
+        string socket = values.GetValueOrDefault("socket", "");
+        if (socket.Length == 0)
+        {
+            throw new InvalidCommandLineException($"-guest {text}: the harness needs socket=PATH (the UNIX socket MiniVmm listens on)");
+        }
+
+        return new GuestSelection(null, new MiniVmm.GuestHarness.HarnessGuestOptions(
+            socket,
+            Milliseconds(text, values, "pause-timeout", MiniVmm.GuestHarness.HarnessGuestOptions.DefaultPauseTimeout),
+            Milliseconds(text, values, "connect-timeout", MiniVmm.GuestHarness.HarnessGuestOptions.DefaultConnectTimeout)));
+    }
+
+    private static TimeSpan Milliseconds(string text, IReadOnlyDictionary<string, string> values, string key, TimeSpan fallback)
+    {
+        if (!values.TryGetValue(key, out string? given))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(given, out int ms) && ms > 0
+            ? TimeSpan.FromMilliseconds(ms)
+            : throw new InvalidCommandLineException($"-guest {text}: {key} must be a positive number of milliseconds");
     }
 
     /// <summary><c>-incoming URI</c> or <c>-incoming defer</c>; the URI is checked when the migration starts.</summary>

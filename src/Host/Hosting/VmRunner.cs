@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using MiniVmm.GuestHarness;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
 using MiniVmm.Host.Guest;
@@ -97,10 +98,11 @@ public sealed partial class VmRunner(
             }
 
             _ = services.GetService(typeof(DirtyingGuest));
+            _ = services.GetService(typeof(HarnessGuest));
             _ = services.GetService(typeof(Devices.VfioMigrationBlockers));
             return true;
         }
-        catch (Exception error) when (error is InvalidCommandLineException or ArgumentException)
+        catch (Exception error) when (error is InvalidCommandLineException or ArgumentException or GuestHarnessSetupException)
         {
             Console.Error.WriteLine($"minivmm: {error.Message}");
             return false;
@@ -137,7 +139,15 @@ public sealed partial class VmRunner(
 
         if (vm.Autostart && !shutdown.IsRequested)
         {
-            vm.Start().ThrowIfFailed();
+            try
+            {
+                vm.Start().ThrowIfFailed();
+            }
+            catch (VmStartRefusedException refused)
+            {
+                Console.Error.WriteLine($"minivmm: cannot start the VM: {refused.Message}");
+                return false;
+            }
         }
 
         return true;

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using MiniVmm.GuestHarness;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
 using MiniVmm.Host.Guest;
@@ -44,6 +45,18 @@ public static class MachineServiceCollectionExtensions
                 provider.GetRequiredService<VirtualMachine>(),
                 rate));
             services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<DirtyingGuest>());
+        }
+
+        if (options.Harness is { } harness)
+        {
+            services.AddSingleton(provider => new HarnessGuest(
+                harness,
+                provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException("-guest harness needs RAM (use -m)"),
+                provider.GetRequiredService<VirtualMachine>(),
+                reason => provider.GetRequiredService<MigrationCoordinator>().FailOutgoing(reason),
+                provider.GetRequiredService<ILogger<HarnessGuest>>()));
+            services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<HarnessGuest>());
+            services.AddQmpCommand<QueryGuestHarnessCommand>();
         }
 
         int vfioDevices = 0;

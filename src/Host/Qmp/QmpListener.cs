@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using MiniVmm.Native;
 
 namespace MiniVmm.Host.Qmp;
 
@@ -35,25 +36,13 @@ public sealed partial class QmpListener : IAsyncDisposable
     /// <exception cref="QmpServerException">The socket could not be created there.</exception>
     public static QmpListener Start(QmpSocketOptions options, Action<Socket> accepted, ILogger logger)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        Socket socket;
         try
         {
-            // Bind under a temporary name, listen and restrict it, then rename it into place: a
-            // client that sees the path can always connect, and never to a socket still 0755.
-            string staging = options.Path + ".new";
-            RemoveStaleSocket(staging);
-            socket.Bind(new UnixDomainSocketEndPoint(staging));
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(staging, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
-
-            socket.Listen(16);
-            File.Move(staging, options.Path, overwrite: true);
+            socket = PrivateUnixSocket.Listen(options.Path, backlog: 16);
         }
         catch (Exception error) when (error is SocketException or IOException or UnauthorizedAccessException or ArgumentException)
         {
-            socket.Dispose();
             throw new QmpServerException($"cannot listen for QMP on unix:{options.Path}: {error.Message}", error);
         }
 
@@ -84,14 +73,6 @@ public sealed partial class QmpListener : IAsyncDisposable
         }
 
         _stopping.Dispose();
-    }
-
-    private static void RemoveStaleSocket(string path)
-    {
-        if (File.Exists(path) && (File.GetAttributes(path) & FileAttributes.Directory) == 0)
-        {
-            File.Delete(path);
-        }
     }
 
     private async Task AcceptLoopAsync()

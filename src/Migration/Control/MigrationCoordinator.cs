@@ -86,6 +86,12 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
         (_outgoing is { } outgoing && !outgoing.Finished.IsCompleted)
         || (_incoming is { } incoming && !incoming.Finished.IsCompleted);
 
+    /// <summary>
+    /// Fails the outgoing migration, if one runs, with <paramref name="reason"/> (something the
+    /// VM cannot run without went away, like its guest harness). Any thread.
+    /// </summary>
+    public void FailOutgoing(Exception reason) => _outgoing?.Abort(reason);
+
     /// <summary>Adds a reason that blocks migration until the result is disposed (QEMU's migration blockers).</summary>
     public IDisposable AddBlocker(string reason)
     {

@@ -153,6 +153,36 @@ public sealed partial class MigrationSession : IDisposable
     }
 
     /// <summary>
+    /// Fails a running migration from outside the migration thread, with
+    /// <paramref name="reason"/> as its error (e.g. the guest harness disconnected): the status
+    /// becomes <c>failed</c> at once and the transport is shut so that the thread stops; it then
+    /// restores the source's run state and cleans up as after any failure. Does nothing to a
+    /// migration that already ended. Any thread.
+    /// </summary>
+    public void Abort(Exception reason)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        while (true)
+        {
+            MigrationStatus current = Status;
+            if (!current.IsRunning() || current == MigrationStatus.Cancelling)
+            {
+                return;
+            }
+
+            _error ??= reason;
+            if (SetStatus(current, MigrationStatus.Failed))
+            {
+                break;
+            }
+        }
+
+        LogFailed(reason, reason.Message);
+        _continue.Release();
+        ShutdownTransport();
+    }
+
+    /// <summary>
     /// QMP <c>migrate-continue</c>: lets a migration paused in <c>pre-switchover</c> go on.
     /// </summary>
     public void Continue(MigrationStatus expected)
@@ -629,7 +659,11 @@ public sealed partial class MigrationSession : IDisposable
         if (_vmWasLive && _vm.State != RunState.Shutdown)
         {
             VmStateChangeResult started = _vm.Start();
-            if (!started.Succeeded)
+            if (started.Refusal is { } refusal)
+            {
+                LogRestartRefused(refusal);
+            }
+            else if (!started.Succeeded)
             {
                 LogRestartFailed(started.Failures.Count);
             }
@@ -751,4 +785,7 @@ public sealed partial class MigrationSession : IDisposable
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "restarting the source VM after the failed migration: {Count} handler(s) failed")]
     private partial void LogRestartFailed(int count);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "the source VM cannot run again after the failed migration: {Reason}")]
+    private partial void LogRestartRefused(string reason);
 }

@@ -27,10 +27,12 @@ public sealed unsafe class DirtyBitmap : IDisposable
         PageCount = pageCount;
         WordCount = (pageCount + 63) / 64;
         long bytes = (WordCount * sizeof(ulong) + SystemPageBytes - 1) / SystemPageBytes * SystemPageBytes;
-        _fd = Memfd.Create($"dirty-log:{name}");
+        _fd = Memfd.Create($"dirty-log:{name}", MemfdFlags.CloseOnExec | MemfdFlags.AllowSealing);
         try
         {
             _fd.Truncate(bytes);
+            // A harness maps the file too: sealed against shrinking, it can never make this mapping fault.
+            _fd.AddSeals(FileSeals.Shrink);
             _mapping = MemoryMapping.Map(_fd, 0, bytes, MemoryProtection.ReadWrite, MappingFlags.Shared);
         }
         catch

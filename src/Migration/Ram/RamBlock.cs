@@ -50,10 +50,12 @@ public sealed unsafe class RamBlock : IDisposable
         IdStr = idStr;
         GuestAddress = guestAddress;
         UsedLength = usedLength;
-        _memfd = Memfd.Create($"ram:{idStr}");
+        _memfd = Memfd.Create($"ram:{idStr}", MemfdFlags.CloseOnExec | MemfdFlags.AllowSealing);
         try
         {
             _memfd.Truncate(usedLength);
+            // A harness maps the file too: sealed against shrinking, it can never make this mapping fault.
+            _memfd.AddSeals(FileSeals.Shrink);
             _mapping = MemoryMapping.Map(
                 _memfd, 0, usedLength, MemoryProtection.ReadWrite, MappingFlags.Shared | MappingFlags.NoReserve);
             try
