@@ -29,8 +29,13 @@ public sealed class DemoVm : IAsyncDisposable
     /// <summary>Where the child's stderr goes.</summary>
     public string LogPath { get; }
 
-    /// <summary>Starts <c>minivmm run ARGS -qmp unix:DIR/NAME.sock,server,nowait</c> and connects to it.</summary>
-    public static async Task<DemoVm> StartAsync(string name, string directory, IEnumerable<string> arguments, CancellationToken cancellation)
+    /// <summary>
+    /// Starts <c>minivmm run ARGS -qmp unix:DIR/NAME.sock,server,nowait</c> and connects to it;
+    /// <paramref name="beforeQmp"/> runs once the process is up, before QMP is negotiated (a
+    /// VM with a guest harness waits for it before it starts).
+    /// </summary>
+    public static async Task<DemoVm> StartAsync(
+        string name, string directory, IEnumerable<string> arguments, CancellationToken cancellation, Action? beforeQmp = null)
     {
         string socket = Path.Combine(directory, $"{name}.sock");
         string log = Path.Combine(directory, $"{name}.log");
@@ -73,6 +78,7 @@ public sealed class DemoVm : IAsyncDisposable
             await Task.Delay(25, cancellation).ConfigureAwait(false);
         }
 
+        beforeQmp?.Invoke();
         (DemoQmpClient qmp, _) = await DemoQmpClient.ConnectAsync(socket, cancellation).ConfigureAwait(false);
         await qmp.ReturnOfAsync("qmp_capabilities", null, cancellation).ConfigureAwait(false);
         return new DemoVm(name, process, log, qmp);

@@ -29,7 +29,7 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         {
             return await RunInAsync(directory.FullName, cancellation).ConfigureAwait(false);
         }
-        catch (Exception error) when (error is IOException or TimeoutException or InvalidOperationException or OperationCanceledException)
+        catch (Exception error) when (error is IOException or TimeoutException or InvalidOperationException or OperationCanceledException or InvalidDataException)
         {
             AnsiConsole.MarkupLineInterpolated($"[red]demo failed:[/] {error.Message}");
             return 1;
@@ -44,16 +44,44 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
     {
         int port = FreeLoopbackPort();
         string ram = settings.RamSize;
-        AnsiConsole.MarkupLineInterpolated($"[bold]MiniVmm live migration demo[/]: {ram} of guest RAM, dirtying guest at {DescribeRate(settings.GuestPagesPerSecond)}, TCP 127.0.0.1:{port}");
+        string guest = settings.Guest == DemoGuest.Harness ? "the Rust guest harness (dirty-guest)" : "the built-in dirtying guest";
+        AnsiConsole.MarkupLineInterpolated($"[bold]MiniVmm live migration demo[/]: {ram} of guest RAM, {guest} at {DescribeRate(settings.GuestPagesPerSecond)}, TCP 127.0.0.1:{port}");
 
-        string[] machine =
+        bool harness = settings.Guest == DemoGuest.Harness;
+        string? harnessBinary = harness ? HarnessBinary.Locate(settings.HarnessBinary) : null;
+        string[] MachineFor(string name) =>
         [
-            "-M", "none", "-m", ram, "-nodefaults", "-display", "none", "-guest", $"dirty,rate={settings.GuestPagesPerSecond}",
+            "-M", "none", "-m", ram, "-nodefaults", "-display", "none",
+            "-guest", harness ? $"harness,socket={Path.Combine(directory, name + ".harness")}" : $"dirty,rate={settings.GuestPagesPerSecond}",
             .. VfioDevices.SelectMany(d => new[] { "-device", $"vfio-emu,id={d.Id},p2p=on,precopy=on,state-size={d.StateMiB}" }),
         ];
+        var harnesses = new List<DemoHarness>();
+        Action? StartHarness(string name) => harness
+            ? () => harnesses.Add(DemoHarness.Start(
+                harnessBinary!, Path.Combine(directory, name + ".harness"), settings.GuestPagesPerSecond, Path.Combine(directory, name + "-harness.log")))
+            : null;
+        try
+        {
+            return await MigrateAsync(directory, port, harness, MachineFor, StartHarness, cancellation).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (DemoHarness child in harnesses)
+            {
+                child.Dispose();
+            }
+        }
+    }
+
+    private async Task<int> MigrateAsync(
+        string directory, int port, bool harness, Func<string, string[]> machineFor, Func<string, Action?> startHarness,
+        CancellationToken cancellation)
+    {
         await using DemoVm destination = await DemoVm.StartAsync(
-            "destination", directory, [.. machine, "-incoming", $"tcp:127.0.0.1:{port}"], cancellation).ConfigureAwait(false);
-        await using DemoVm source = await DemoVm.StartAsync("source", directory, machine, cancellation).ConfigureAwait(false);
+            "destination", directory, [.. machineFor("destination"), "-incoming", $"tcp:127.0.0.1:{port}"], cancellation,
+            startHarness("destination")).ConfigureAwait(false);
+        await using DemoVm source = await DemoVm.StartAsync(
+            "source", directory, machineFor("source"), cancellation, startHarness("source")).ConfigureAwait(false);
 
         // Let the guest run a little so that memory is really being written when the migration starts.
         await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation).ConfigureAwait(false);
@@ -91,12 +119,10 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         string destinationState = await RunStateAsync(destination, cancellation).ConfigureAwait(false);
 
         // The guest must be running on the destination: it keeps writing pages there.
-        JsonNode? before = await destination.Qmp.ReturnOfAsync("x-check-guest-memory", null, cancellation).ConfigureAwait(false);
-        await Task.Delay(TimeSpan.FromMilliseconds(300), cancellation).ConfigureAwait(false);
-        await destination.Qmp.ReturnOfAsync("stop", null, cancellation).ConfigureAwait(false);
-        JsonNode? check = await destination.Qmp.ReturnOfAsync("x-check-guest-memory", null, cancellation).ConfigureAwait(false);
-        bool guestRuns = Progress(check) > Progress(before);
-        bool consistent = check?["consistent"]?.GetValue<bool>() == true;
+        MemoryCheck check = harness
+            ? await CheckHarnessGuestAsync(
+                source, destination, (long)CommandLine.VmOptionsParser.ParseMemory(settings.RamSize), directory, cancellation).ConfigureAwait(false)
+            : await CheckDirtyingGuestAsync(destination, cancellation).ConfigureAwait(false);
         var devices = new List<(string Id, bool Equal, string Detail)>();
         foreach ((string id, int stateMiB) in VfioDevices)
         {
@@ -109,8 +135,8 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
                 $"{(equal ? "state identical" : "STATE DIFFERS")} (sha256 {digest?[..12]}…), now {received?["device-state"]?.GetValue<string>()}"));
         }
 
-        PrintSummary(final, destinationDone, sourceState, destinationState, guestRuns, check, devices);
-        bool passed = destinationDone && consistent && guestRuns && sourceState == "postmigrate" && devices.All(d => d.Equal);
+        PrintSummary(final, destinationDone, sourceState, destinationState, check, devices);
+        bool passed = destinationDone && check.Consistent && check.GuestRuns && sourceState == "postmigrate" && devices.All(d => d.Equal);
         AnsiConsole.MarkupLine(passed ? "[green bold]demo passed[/]" : "[red bold]demo FAILED[/]");
         return passed ? 0 : 1;
     }
@@ -212,8 +238,51 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
 
     private static long Progress(JsonNode? check) => check?["guest-pages-written"]?.GetValue<long>() ?? 0;
 
+    /// <summary>What the demo found on the destination: whether memory is right, whether the guest runs there, and how it was checked.</summary>
+    private sealed record MemoryCheck(bool Consistent, bool GuestRuns, string Description);
+
+    /// <summary>The built-in guest: QEMU's check_guests_ram rule (x-check-guest-memory) and its page counter.</summary>
+    private static async Task<MemoryCheck> CheckDirtyingGuestAsync(DemoVm destination, CancellationToken cancellation)
+    {
+        JsonNode? before = await destination.Qmp.ReturnOfAsync("x-check-guest-memory", null, cancellation).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(300), cancellation).ConfigureAwait(false);
+        await destination.Qmp.ReturnOfAsync("stop", null, cancellation).ConfigureAwait(false);
+        JsonNode? check = await destination.Qmp.ReturnOfAsync("x-check-guest-memory", null, cancellation).ConfigureAwait(false);
+        return new MemoryCheck(
+            check?["consistent"]?.GetValue<bool>() == true,
+            Progress(check) > Progress(before),
+            check?["description"]?.GetValue<string>() ?? "not run");
+    }
+
+    /// <summary>
+    /// The harness guest: the no-lost-write check. The destination's RAM must equal, page for
+    /// page, what its harness's own position says it wrote, and that position must be past the
+    /// source harness's position at the switchover (the guest carried on).
+    /// </summary>
+    private static async Task<MemoryCheck> CheckHarnessGuestAsync(
+        DemoVm source, DemoVm destination, long size, string directory, CancellationToken cancellation)
+    {
+        HarnessGuestPosition atSwitchover = await PositionAsync(source, cancellation).ConfigureAwait(false);
+        await Task.Delay(TimeSpan.FromMilliseconds(300), cancellation).ConfigureAwait(false);
+        await destination.Qmp.ReturnOfAsync("stop", null, cancellation).ConfigureAwait(false);
+        HarnessGuestPosition later = await PositionAsync(destination, cancellation).ConfigureAwait(false);
+        string dump = Path.Combine(directory, "destination-ram.img");
+        await destination.Qmp.ReturnOfAsync("pmemsave", new JsonObject { ["val"] = 0, ["size"] = size, ["filename"] = dump }, cancellation).ConfigureAwait(false);
+        string? mismatch = later.Mismatch(await File.ReadAllBytesAsync(dump, cancellation).ConfigureAwait(false));
+        File.Delete(dump);
+        long pages = size / HarnessGuestPosition.PageSize;
+        return new MemoryCheck(
+            mismatch is null,
+            later.PagesWritten(pages) > atSwitchover.PagesWritten(pages),
+            mismatch ?? $"no lost write: RAM equals the harness's position page for page (round {later.Rounds}, next page {later.NextPage}; {later.PagesWritten(pages) - atSwitchover.PagesWritten(pages)} pages written since the switchover)");
+    }
+
+    private static async Task<HarnessGuestPosition> PositionAsync(DemoVm vm, CancellationToken cancellation) =>
+        HarnessGuestPosition.From(await vm.Qmp.ReturnOfAsync(
+            "x-query-guest-harness", new JsonObject { ["state"] = true }, cancellation).ConfigureAwait(false));
+
     private static void PrintSummary(
-        JsonObject info, bool destinationDone, string sourceState, string destinationState, bool guestRuns, JsonNode? check,
+        JsonObject info, bool destinationDone, string sourceState, string destinationState, MemoryCheck check,
         IReadOnlyList<(string Id, bool Equal, string Detail)> devices)
     {
         JsonNode? ram = info["ram"];
@@ -232,8 +301,8 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         table.AddRow("zero pages sent", $"{ram?["duplicate"]?.GetValue<long>() ?? 0}");
         table.AddRow("source run state", sourceState);
         table.AddRow("destination", destinationDone ? $"completed, {destinationState}" : "did not complete");
-        table.AddRow("guest runs on destination", guestRuns ? "yes" : "NO");
-        table.AddRow("memory check", Markup.Escape(check?["description"]?.GetValue<string>() ?? "not run"));
+        table.AddRow("guest runs on destination", check.GuestRuns ? "yes" : "NO");
+        table.AddRow("memory check", Markup.Escape(check.Description));
         table.AddRow("VFIO bytes sent", Bytes(info["vfio"]?["transferred"]?.GetValue<long>() ?? 0));
         foreach ((string id, _, string detail) in devices)
         {

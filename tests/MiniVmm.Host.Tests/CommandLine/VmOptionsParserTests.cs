@@ -106,4 +106,30 @@ public sealed class VmOptionsParserTests
         Assert.That(options.StartPaused && options.NoDefaults, Is.True);
         Assert.That(options.QmpSockets.Select(s => s.Path), Is.EqualTo(new[] { "/tmp/x.sock", "/tmp/y.sock" }));
     }
+
+    [Test]
+    public void Guest_harness_takes_its_socket_and_timeouts()
+    {
+        GuestSelection guest = VmOptionsParser.ParseGuest("harness,socket=/tmp/h.sock,pause-timeout=150,connect-timeout=4000");
+
+        Assert.That(guest.DirtyRate, Is.Null);
+        Assert.That(guest.Harness, Is.EqualTo(new MiniVmm.GuestHarness.HarnessGuestOptions(
+            "/tmp/h.sock", TimeSpan.FromMilliseconds(150), TimeSpan.FromMilliseconds(4000))));
+        Assert.That(VmOptionsParser.ParseGuest("harness,socket=/x").Harness!.PauseTimeout, Is.EqualTo(TimeSpan.FromSeconds(2)));
+        Assert.That(VmOptionsParser.ParseGuest("dirty,rate=5"), Is.EqualTo(new GuestSelection(5, null)));
+        Assert.That(VmOptionsParser.ParseGuest(null), Is.SameAs(GuestSelection.None));
+    }
+
+    [TestCase("harness", "needs socket=PATH")]
+    [TestCase("harness,socket=", "needs socket=PATH")]
+    [TestCase("harness,socket=/x,pause-timeout=0", "pause-timeout must be a positive number of milliseconds")]
+    [TestCase("harness,socket=/x,connect-timeout=soon", "connect-timeout must be a positive number")]
+    [TestCase("harness,socket=/x,rate=5", "'rate' is not an option of the 'harness' guest")]
+    [TestCase("dirty,socket=/x", "'socket' is not an option of the 'dirty' guest")]
+    [TestCase("rust", "unknown guest 'rust'")]
+    public void Bad_guest_options_are_one_line_errors_naming_the_option(string text, string expected)
+    {
+        var error = Assert.Throws<InvalidCommandLineException>(() => VmOptionsParser.ParseGuest(text));
+        Assert.That(error!.Message, Does.StartWith($"-guest {text}: ").And.Contain(expected));
+    }
 }

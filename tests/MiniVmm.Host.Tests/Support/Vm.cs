@@ -43,7 +43,16 @@ public sealed class Vm : IAsyncDisposable
     public string Name { get; }
 
     /// <summary>Starts <paramref name="program"/> with <paramref name="arguments"/> and a QMP socket in <paramref name="directory"/>.</summary>
-    public static async Task<Vm> StartAsync(VmProgram program, TemporaryDirectory directory, string name, params string[] arguments)
+    public static Task<Vm> StartAsync(VmProgram program, TemporaryDirectory directory, string name, params string[] arguments) =>
+        StartAsync(program, directory, name, arguments, beforeQmp: null);
+
+    /// <summary>
+    /// Starts <paramref name="program"/> like <see cref="StartAsync(VmProgram, TemporaryDirectory, string, string[])"/>,
+    /// running <paramref name="beforeQmp"/> once the process is up and before QMP is negotiated
+    /// (e.g. to connect a guest harness the VM waits for before it starts).
+    /// </summary>
+    public static async Task<Vm> StartAsync(
+        VmProgram program, TemporaryDirectory directory, string name, string[] arguments, Func<IVmProcess, Task>? beforeQmp)
     {
         string socket = directory.File(name + ".qmp");
         IVmProcess process = program == VmProgram.Qemu
@@ -51,6 +60,11 @@ public sealed class Vm : IAsyncDisposable
             : await MiniVmmProcess.StartWithQmpAsync(socket, arguments);
         try
         {
+            if (beforeQmp is not null)
+            {
+                await beforeQmp(process);
+            }
+
             QmpClient qmp = await QmpClient.ConnectAndNegotiateAsync(socket);
             return new Vm(program, process, qmp, name);
         }

@@ -47,6 +47,17 @@ public abstract class VmFixture
         return vm;
     }
 
+    /// <summary>
+    /// Starts <c>minivmm run</c> as <paramref name="name"/>, runs <paramref name="beforeQmp"/>
+    /// before QMP is negotiated; disposed in TearDown.
+    /// </summary>
+    protected async Task<Vm> StartAsync(string name, string[] arguments, Func<IVmProcess, Task> beforeQmp)
+    {
+        Vm vm = await Vm.StartAsync(VmProgram.MiniVmm, Temp, name, arguments, beforeQmp);
+        _vms.Add(vm);
+        return vm;
+    }
+
     /// <summary>Starts <c>minivmm run</c> as <paramref name="name"/>; disposed in TearDown.</summary>
     protected Task<Vm> StartAsync(string name, params string[] arguments) => StartAsync(VmProgram.MiniVmm, name, arguments);
 }
