@@ -8,11 +8,30 @@ cd "$(dirname "$0")"
 missing=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v cargo >/dev/null 2>&1 || missing+=(cargo)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
     || { echo "test.sh: could not install ${missing[*]}"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+fi
+
+# --- the Rust reference guest harness (std only: builds offline); the process tests run its binary ---
+cargo_passed=0; cargo_failed=0; cargo_skipped=0
+if ! cargo build --offline --release --all-targets --manifest-path harness/Cargo.toml; then
+  echo "test.sh: the Rust guest harness (harness/) did not build"
+  echo "0 passed, 1 failed, 0 skipped"
+  exit 1
+fi
+cargo_log="$(mktemp)"
+cargo test --offline --release --manifest-path harness/Cargo.toml 2>&1 | tee "$cargo_log"
+cargo_rc=${PIPESTATUS[0]}
+read -r cargo_passed cargo_failed cargo_skipped < <(awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+  END { printf "%d %d %d\n", p, f, s }' "$cargo_log")
+rm -f "$cargo_log"
+if [ "$cargo_rc" -ne 0 ] && [ "$cargo_failed" -eq 0 ]; then
+  echo "test.sh: cargo test exited with $cargo_rc"; cargo_failed=1
 fi
 
 # --- build ---
@@ -39,7 +58,9 @@ read -r total passed failed < <(
       }
     }
     END { printf "%d %d %d\n", v["total"], v["passed"], v["failed"] + v["error"] + v["timeout"] + v["aborted"] }')
-skipped=$(( total - passed - failed ))
+skipped=$(( total - passed - failed + cargo_skipped ))
+passed=$(( passed + cargo_passed ))
+failed=$(( failed + cargo_failed ))
 trx_count=$(ls "$results"/*.trx 2>/dev/null | wc -l)
 projects=$(ls tests/*/*.Tests.csproj | wc -l)
 

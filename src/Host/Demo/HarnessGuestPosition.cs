@@ -35,8 +35,12 @@ public sealed record HarnessGuestPosition(ulong NextPage, ulong Rounds)
     /// <summary>Pages written since the guest started: a measure that only grows.</summary>
     public ulong PagesWritten(long pageCount) => Rounds * (ulong)(pageCount - FirstPage) + (NextPage - FirstPage);
 
-    /// <summary>Null when <paramref name="ram"/> (a dump from address 0) is exactly what this state says the guest wrote; else the first difference.</summary>
-    public string? Mismatch(ReadOnlySpan<byte> ram)
+    /// <summary>
+    /// Null when <paramref name="ram"/> (a dump from address 0) is exactly what this state says
+    /// the guest wrote; else the first difference. The first MiB is checked to be zero only with
+    /// <paramref name="lowMemoryIsZero"/> (devices such as vfio-emu DMA into it).
+    /// </summary>
+    public string? Mismatch(ReadOnlySpan<byte> ram, bool lowMemoryIsZero = true)
     {
         long pages = ram.Length / PageSize;
         if (NextPage < FirstPage || NextPage >= (ulong)pages)
@@ -44,7 +48,7 @@ public sealed record HarnessGuestPosition(ulong NextPage, ulong Rounds)
             return $"next_page {NextPage} is outside {FirstPage}..{pages - 1}";
         }
 
-        if (ram[..(int)(FirstPage * PageSize)].IndexOfAnyExcept((byte)0) is int low and >= 0)
+        if (lowMemoryIsZero && ram[..(int)(FirstPage * PageSize)].IndexOfAnyExcept((byte)0) is int low and >= 0)
         {
             return $"byte 0x{low:x} below 1 MiB is not zero";
         }
