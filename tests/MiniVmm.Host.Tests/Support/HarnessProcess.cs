@@ -15,6 +15,9 @@ public sealed class HarnessProcess : VmChildProcess
     public static HarnessProcess Start(string socket, params string[] extra) =>
         new(GuestHarnessBinary.DirtyGuest, ["--socket", socket, .. extra]);
 
+    /// <summary>Starts any harness program with the socket as its only argument.</summary>
+    public static HarnessProcess StartProgram(string program, string socket) => new(program, [socket]);
+
     /// <summary>Starts one of the crate's examples (e.g. <c>first_harness</c>) with the socket as its argument.</summary>
     public static HarnessProcess StartExample(string example, string socket) =>
         new(GuestHarnessBinary.Example(example), [socket]);
