@@ -54,4 +54,18 @@ public sealed class CommandLineProcessTests
         Assert.That(demo.Stdout, Does.Contain("pass").And.Contain("downtime").And.Contain("zero pages sent")
             .And.Contain("consistent: ").And.Contain("demo passed"));
     }
+
+    [Test]
+    public async Task Demo_with_the_rust_guest_harness_proves_no_write_was_lost()
+    {
+        // `./minivmm demo --guest harness`, smaller: the Rust dirty-guest on both sides.
+        string binary = GuestHarnessBinary.DirtyGuest;
+        await using MiniVmmProcess demo = MiniVmmProcess.Start("demo", "--guest", "harness", "--ram", "256M", "--harness-binary", binary);
+
+        int exitCode = await demo.WaitForExitAsync(TimeSpan.FromMinutes(5));
+
+        Assert.That(exitCode, Is.EqualTo(0), $"stdout:\n{demo.Stdout}\nstderr:\n{demo.Stderr}");
+        Assert.That(demo.Stdout, Does.Contain("Rust guest harness").And.Contain("no lost write")
+            .And.Contain("demo passed"));
+    }
 }
