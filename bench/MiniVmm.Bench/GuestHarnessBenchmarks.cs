@@ -53,6 +53,33 @@ public class GuestHarnessBenchmarks
 }
 
 /// <summary>
+/// One PAUSE round trip alone, the part a switchover adds to the downtime: before each
+/// operation the harness is sent RUN (not timed), then the operation is PAUSE until its reply.
+/// One invocation per iteration and many iterations, so the median is the median round trip.
+/// </summary>
+[SimpleJob(launchCount: 1, warmupCount: 20, iterationCount: 300, invocationCount: 1)]
+public class GuestHarnessPauseBenchmarks
+{
+    private HarnessRig _rig = null!;
+
+    /// <summary>Starts the VM and the harness process.</summary>
+    [GlobalSetup]
+    public void Setup() => _rig = HarnessRig.Start(1L << 30);
+
+    /// <summary>Stops everything.</summary>
+    [GlobalCleanup]
+    public void Cleanup() => _rig.Dispose();
+
+    /// <summary>Lets the harness run again (its vCPU busy writing) before the next PAUSE.</summary>
+    [IterationSetup]
+    public void Run() => _rig.Guest.Connection!.Run();
+
+    /// <summary>PAUSE → reply: every vCPU thread parked, every write marked.</summary>
+    [Benchmark]
+    public void Pause() => _rig.Guest.Connection!.Pause();
+}
+
+/// <summary>
 /// Harvesting the dirty log of 1 GiB that the Rust harness wrote: before each operation the
 /// harness runs until it has marked every page, then is paused; the operation takes every bit
 /// with the same atomic harvest the RAM handler uses.
