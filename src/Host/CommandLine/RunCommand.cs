@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using MiniVmm.Host.Hosting;
+using MiniVmm.Host.Devices.Models;
 using MiniVmm.Host.Qmp;
 
 namespace MiniVmm.Host.CommandLine;
@@ -22,7 +23,7 @@ public sealed class RunCommand : Command
     private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
     private readonly Option<string[]> _incoming = Repeatable("-incoming", "URI|defer", "wait for an incoming migration (tcp:, unix:, exec:, fd:, file:), or 'defer' for migrate-incoming", "--incoming");
     private readonly Option<string[]> _guest = Repeatable("-guest", "dirty[,rate=N] | harness,socket=PATH[,pause-timeout=MS][,connect-timeout=MS]", "the guest: 'dirty' (built in) increments the first byte of every page from 1 MiB up; 'harness' runs the guest in a harness process that connects to PATH", "--guest");
-    private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device: loader,file=F,addr=A | x-sample,id=ID[,seed=N]", "--device");
+    private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device (-device help lists the models, -device NAME,help their properties)", "--device");
 
     /// <summary>Declares the options.</summary>
     public RunCommand()
@@ -81,15 +82,60 @@ public sealed class RunCommand : Command
             return 1;
         }
 
-        await using ServiceProvider services = new ServiceCollection().AddMiniVmmHost(options).BuildServiceProvider();
+        ServiceProvider services;
         try
         {
-            return await services.GetRequiredService<VmRunner>().RunAsync().ConfigureAwait(false);
+            services = new ServiceCollection().AddMiniVmmHost(options).BuildServiceProvider();
         }
-        catch (Exception failure) when (failure is QmpServerException or PidFileException)
+        catch (InvalidCommandLineException invalid)
         {
-            await error.WriteLineAsync($"minivmm: {failure.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync($"minivmm: {invalid.Message}").ConfigureAwait(false);
             return 1;
         }
+
+        await using (services.ConfigureAwait(false))
+        {
+            try
+            {
+                var catalog = services.GetRequiredService<DeviceModelCatalog>();
+                if (DeviceHelp(options.Devices) is { } help)
+                {
+                    TextWriter output = parseResult.InvocationConfiguration.Output;
+                    await output.WriteAsync(help.Length == 0 ? catalog.Help() : catalog.Help(help)).ConfigureAwait(false);
+                    return 0;
+                }
+
+                catalog.Check(options.Devices);
+                return await services.GetRequiredService<VmRunner>().RunAsync().ConfigureAwait(false);
+            }
+            catch (Exception failure) when (failure is QmpServerException or PidFileException or InvalidCommandLineException
+                or MiniVmm.GuestHarness.GuestHarnessSetupException)
+            {
+                await error.WriteLineAsync($"minivmm: {failure.Message}").ConfigureAwait(false);
+                return 1;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>-device help</c> gives "" (list the models), <c>-device NAME,help</c> gives NAME (list
+    /// its properties); null when no <c>-device</c> asks for help.
+    /// </summary>
+    private static string? DeviceHelp(IEnumerable<DeviceSpec> devices)
+    {
+        foreach (DeviceSpec device in devices)
+        {
+            if (device.Driver is "help" or "?")
+            {
+                return "";
+            }
+
+            if (device.Properties.ContainsKey("help") || device.Properties.ContainsKey("?"))
+            {
+                return device.Driver;
+            }
+        }
+
+        return null;
     }
 }

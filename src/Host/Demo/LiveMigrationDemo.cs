@@ -126,8 +126,8 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         var devices = new List<(string Id, bool Equal, string Detail)>();
         foreach ((string id, int stateMiB) in VfioDevices)
         {
-            JsonNode? sent = await source.Qmp.ReturnOfAsync("x-query-vfio", new JsonObject { ["id"] = id }, cancellation).ConfigureAwait(false);
-            JsonNode? received = await destination.Qmp.ReturnOfAsync("x-query-vfio", new JsonObject { ["id"] = id }, cancellation).ConfigureAwait(false);
+            JsonNode? sent = (await source.Qmp.ReturnOfAsync("x-query-device", new JsonObject { ["id"] = id }, cancellation).ConfigureAwait(false))?["info"];
+            JsonNode? received = (await destination.Qmp.ReturnOfAsync("x-query-device", new JsonObject { ["id"] = id }, cancellation).ConfigureAwait(false))?["info"];
             string? digest = sent?["digest"]?.GetValue<string>();
             bool equal = digest is not null && digest == received?["loaded-digest"]?.GetValue<string>();
             devices.Add((id, equal,

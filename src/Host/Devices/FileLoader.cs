@@ -1,4 +1,5 @@
 using MiniVmm.Host.CommandLine;
+using MiniVmm.Host.Devices.Models;
 using MiniVmm.Migration.Ram;
 
 namespace MiniVmm.Host.Devices;
@@ -7,20 +8,25 @@ namespace MiniVmm.Host.Devices;
 /// <c>-device loader,file=F,addr=A</c> (QEMU's generic loader): copies a file into guest RAM
 /// when the machine starts, before an incoming migration or the first run.
 /// </summary>
-public sealed record FileLoader(string File, long Address)
+public sealed class FileLoader
 {
-    /// <summary>Reads the device's properties.</summary>
-    public static FileLoader From(DeviceSpec device)
+    /// <summary>Takes the loader's properties.</summary>
+    public FileLoader(
+        DeviceContext context,
+        [DeviceProperty("file", Description = "the file to copy into guest RAM")] string file,
+        [DeviceProperty("addr", Description = "the guest physical address to copy it to")] ulong addr = 0,
+        [DeviceProperty("force-raw", Description = "accepted for QEMU compatibility: files are always raw")] bool forceRaw = false)
     {
-        device.CheckKnown("file", "addr", "id", "force-raw");
-        ulong address = device.GetNumber("addr", 0);
-        if (address > long.MaxValue)
-        {
-            throw new InvalidCommandLineException($"-device {device.Text}: addr 0x{address:x} is out of range");
-        }
-
-        return new FileLoader(device.Require("file"), (long)address);
+        _ = forceRaw;
+        File = file;
+        Address = addr <= long.MaxValue ? (long)addr : throw context.Error($"addr 0x{addr:x} is out of range");
     }
+
+    /// <summary>The file.</summary>
+    public string File { get; }
+
+    /// <summary>Where it goes.</summary>
+    public long Address { get; }
 
     /// <summary>Copies the file into <paramref name="memory"/>.</summary>
     /// <exception cref="InvalidCommandLineException">The file is missing or does not fit in RAM.</exception>

@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using MiniVmm.Host.Devices.Models;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.VMState;
 
@@ -8,7 +8,7 @@ namespace MiniVmm.Host.Devices;
 /// <c>-device x-sample,id=ID[,seed=N]</c>: a plain VMState device with registers, a counted
 /// array, a buffer, a nested struct and a subsection, its contents derived from <c>seed</c>
 /// (0 = all zero). It exists so that snapshots and migrations between two <c>minivmm run</c>
-/// processes can be checked device by device (QMP <c>x-query-sample</c>).
+/// processes can be checked device by device (QMP <c>x-query-device</c>).
 /// </summary>
 public sealed class SampleDevice : ISaveStateDevice
 {
@@ -47,7 +47,9 @@ public sealed class SampleDevice : ISaveStateDevice
     private ulong _extra;
 
     /// <summary>Creates the device <paramref name="id"/> with contents derived from <paramref name="seed"/>.</summary>
-    public SampleDevice(string id, ulong seed)
+    public SampleDevice(
+        [DeviceProperty("id", Description = "the device's id")] string id,
+        [DeviceProperty("seed", Description = "derives every register from this number (0 = all zero)")] ulong seed = 0)
     {
         Id = id;
         if (seed == 0)
@@ -79,22 +81,8 @@ public sealed class SampleDevice : ISaveStateDevice
     /// <summary>The device id from <c>-device ...,id=</c>.</summary>
     public string Id { get; }
 
-    /// <inheritdoc />
-    public void Register(SaveStateRegistry registry) => registry.RegisterVMState(Description, this);
-
-    /// <summary>The device's state as JSON, for QMP <c>x-query-sample</c>.</summary>
-    public JsonObject ToJson() => new()
-    {
-        ["id"] = Id,
-        ["control"] = _control,
-        ["status"] = _status,
-        ["level"] = _level,
-        ["regs"] = new JsonArray([.. _registers.Select(r => (JsonNode)r.ToString("x16"))]),
-        ["queue"] = new JsonArray([.. _queue.Take((int)_queueLength).Select(q => (JsonNode)q)]),
-        ["scratch"] = Convert.ToHexString(_scratch),
-        ["timer"] = new JsonObject { ["expire"] = _timer.Expire, ["armed"] = _timer.Armed },
-        ["extra"] = _extra.ToString("x16"),
-    };
+    /// <summary>Registers <c>ID/x-sample</c>: keyed by the device id, as QEMU keys qdev sections by device path.</summary>
+    public void Register(SaveStateRegistry registry) => registry.RegisterVMState(Description, this, devicePath: Id);
 
     private sealed class SampleTimer
     {

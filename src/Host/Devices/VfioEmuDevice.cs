@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
-using MiniVmm.Host.CommandLine;
+using MiniVmm.Host.Devices.Models;
 using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;
@@ -15,36 +15,48 @@ namespace MiniVmm.Host.Devices;
 /// VFIO device (a DMA engine with internal state that writes into a window of guest RAM below
 /// 1 MiB while running) with QEMU's VFIO migration handler.
 /// </summary>
-public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
+public sealed class VfioEmuDevice : ISaveStateDevice, IDeviceIntrospection, IDisposable
 {
     /// <summary>Each device's DMA window: 128 KiB slots from 128 KiB up, below the dirtying guest's first MiB.</summary>
     public const ulong WindowSize = 128 * 1024;
 
     private readonly DmaEngineDevice _engine;
 
-    /// <summary>Builds the device from its <c>-device</c> option; <paramref name="index"/> picks its DMA window.</summary>
-    public VfioEmuDevice(DeviceSpec spec, int index, GuestMemory memory, VirtualMachine vm, ISwitchoverAck switchoverAck, ILogger logger)
+    /// <summary>Builds the device from its <c>-device</c> properties; its index among the vfio-emu devices picks its DMA window.</summary>
+    public VfioEmuDevice(
+        [DeviceProperty("id", Description = "the device's id")] string id,
+        DeviceContext context,
+        GuestMemory? memory,
+        VirtualMachine vm,
+        ISwitchoverAck switchoverAck,
+        ILogger<VfioEmuDevice> logger,
+        [DeviceProperty("p2p", Description = "the device supports the P2P states (RUNNING_P2P, PRE_COPY_P2P)")] bool p2p = true,
+        [DeviceProperty("precopy", Description = "the device supports PRE_COPY (state sent while it runs)")] bool precopy = true,
+        [DeviceProperty("state-size", Description = "MiB of internal state, 1..2047")] ulong sizeMiB = 4,
+        [DeviceProperty("seed", Description = "seeds the state (default: from the id)")] ulong? seed = null,
+        [DeviceProperty("x-fail", Description = "fault injection: 'stop-copy' makes every arc into STOP_COPY fail")] string? fail = null)
     {
-        spec.CheckKnown("id", "p2p", "precopy", "state-size", "seed", "x-fail");
-        Id = spec.Require("id");
-        bool p2p = Switch(spec, "p2p");
-        bool precopy = Switch(spec, "precopy");
-        ulong sizeMiB = spec.GetNumber("state-size", 4);
-        string? fail = spec.Get("x-fail");
+        Id = id;
+        int index = context.Index;
+        if (memory is null)
+        {
+            throw context.Error("the machine has no RAM (use -m)");
+        }
+
         if (fail is not (null or "stop-copy"))
         {
-            throw new InvalidCommandLineException($"-device {spec.Text}: x-fail must be stop-copy");
+            throw context.Error("x-fail must be stop-copy");
         }
 
         if (sizeMiB is < 1 or > 2047)
         {
-            throw new InvalidCommandLineException($"-device {spec.Text}: state-size must be 1..2047 MiB");
+            throw context.Error("state-size must be 1..2047 MiB");
         }
 
         ulong start = WindowSize * (ulong)(index + 1);
         if (start + WindowSize > Math.Min(1UL << 20, (ulong)memory.TotalBytes))
         {
-            throw new InvalidCommandLineException($"-device {spec.Text}: no DMA window left below 1 MiB of RAM for device #{index}");
+            throw context.Error($"no DMA window left below 1 MiB of RAM for device #{index}");
         }
 
         _engine = new DmaEngineDevice(new GuestMemoryDma(memory), new DmaEngineOptions
@@ -54,7 +66,7 @@ public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
             SupportsPreCopy = precopy,
             DmaWindowStart = start,
             DmaWindowLength = WindowSize,
-            Seed = spec.GetNumber("seed", StableHash(Id)),
+            Seed = seed ?? StableHash(Id),
             Name = Id,
             FailStopCopy = fail == "stop-copy",
         });
@@ -74,8 +86,8 @@ public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
     /// <inheritdoc />
     public void Register(SaveStateRegistry registry) => Handler.Register(registry);
 
-    /// <summary>The device as <c>x-query-vfio</c> reports it.</summary>
-    public JsonObject ToJson() => new()
+    /// <summary>The device's own view for <c>x-query-device</c>: VFIO states, state digests, transfer count.</summary>
+    public JsonObject Describe() => new()
     {
         ["id"] = Id,
         ["flags"] = Handler.Flags.ToString(),
@@ -105,11 +117,4 @@ public sealed class VfioEmuDevice : ISaveStateDevice, IDisposable
 
         return hash;
     }
-
-    private static bool Switch(DeviceSpec spec, string name) => spec.Get(name) switch
-    {
-        null or "on" or "true" or "yes" => true,
-        "off" or "false" or "no" => false,
-        string other => throw new InvalidCommandLineException($"-device {spec.Text}: Parameter '{name}' expects 'on' or 'off', not '{other}'"),
-    };
 }

@@ -18,9 +18,9 @@ public sealed class VfioMigrationBlockers : IDisposable
     private readonly List<IDisposable> _blockers = [];
 
     /// <summary>Adds the blockers that <paramref name="devices"/> call for.</summary>
-    public VfioMigrationBlockers(IEnumerable<VfioEmuDevice> devices, MigrationCoordinator migration)
+    public VfioMigrationBlockers(Models.DeviceSet devices, MigrationCoordinator migration)
     {
-        VfioEmuDevice[] all = [.. devices];
+        VfioEmuDevice[] all = [.. devices.OfType<VfioEmuDevice>()];
         foreach (VfioEmuDevice device in all.Where(d => !d.Handler.SupportsDirtyTracking))
         {
             _blockers.Add(migration.AddBlocker($"{NoDirtyTracking} ({device.Id})"));

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using MiniVmm.GuestHarness;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
+using MiniVmm.Host.Devices.Models;
 using MiniVmm.Host.Guest;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Host.Qmp;
@@ -22,7 +23,6 @@ public sealed partial class VmRunner(
     VirtualMachine vm,
     QmpServer qmp,
     MigrationCoordinator migration,
-    IEnumerable<FileLoader> loaders,
     IServiceProvider services,
     ShutdownLatch shutdown,
     ILogger<VmRunner> logger)
@@ -92,7 +92,7 @@ public sealed partial class VmRunner(
         try
         {
             var memory = (GuestMemory?)services.GetService(typeof(GuestMemory));
-            foreach (FileLoader loader in loaders)
+            foreach (FileLoader loader in ((DeviceSet)services.GetService(typeof(DeviceSet))!).OfType<FileLoader>())
             {
                 loader.Apply(memory);
             }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using MiniVmm.GuestHarness;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
+using MiniVmm.Host.Devices.Models;
 using MiniVmm.Host.Guest;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
@@ -59,37 +60,14 @@ public static class MachineServiceCollectionExtensions
             services.AddQmpCommand<QueryGuestHarnessCommand>();
         }
 
-        int vfioDevices = 0;
-        foreach (DeviceSpec device in options.Devices)
-        {
-            switch (device.Driver)
-            {
-                case "x-sample":
-                    device.CheckKnown("id", "seed");
-                    var sample = new SampleDevice(device.Require("id"), device.GetNumber("seed", 0));
-                    services.AddSingleton(sample);
-                    services.AddSaveStateDevice(sample);
-                    break;
-                case "vfio-emu":
-                    int index = vfioDevices++;
-                    DeviceSpec spec = device;
-                    services.AddSingleton(provider => new VfioEmuDevice(
-                        spec,
-                        index,
-                        provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException($"-device {spec.Text}: the machine has no RAM (use -m)"),
-                        provider.GetRequiredService<VirtualMachine>(),
-                        new CoordinatorSwitchoverAck(provider),
-                        provider.GetRequiredService<ILoggerFactory>().CreateLogger<VfioEmuDevice>()));
-                    services.AddSingleton<ISaveStateDevice>(provider => provider.GetServices<VfioEmuDevice>().ElementAt(index));
-                    break;
-                case "loader":
-                    services.AddSingleton(FileLoader.From(device));
-                    break;
-                default:
-                    throw new InvalidCommandLineException($"-device {device.Text}: '{device.Driver}' is not a valid device model name");
-            }
-
-        }
+        // The device models -device knows; a device author's model is one more such line.
+        services.AddDeviceModel<FileLoader>("loader", "QEMU's generic loader: copies a file into guest RAM at start");
+        services.AddDeviceModel<SampleDevice>("x-sample", "a sample VMState device with registers, arrays, a struct and a subsection");
+        services.AddDeviceModel<VfioEmuDevice>("vfio-emu", "an emulated VFIO device (a DMA engine) migrated by QEMU's VFIO handler");
+        services.AddSingleton<ISwitchoverAck>(provider => new CoordinatorSwitchoverAck(provider));
+        services.AddSingleton(provider => new DeviceSet(
+            provider.GetRequiredService<DeviceModelCatalog>().Check(options.Devices), provider));
+        services.AddSaveStateDevice<DeviceSet>();
 
         services.AddSingleton(provider => new MigrationCoordinator(
             provider.GetRequiredService<SaveStateRegistry>(),
@@ -100,7 +78,7 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<ILoggerFactory>())
         {
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
-            VfioTransferred = () => provider.GetServices<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
+            VfioTransferred = () => provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
         });
         services.AddSingleton<VfioMigrationBlockers>();
 
@@ -114,11 +92,10 @@ public static class MachineServiceCollectionExtensions
             .AddQmpCommand<QueryMigrateParametersCommand>()
             .AddQmpCommand<MigrateSetCapabilitiesCommand>()
             .AddQmpCommand<QueryMigrateCapabilitiesCommand>()
-            .AddQmpCommand<QuerySampleCommand>()
+            .AddQmpCommand<QueryDeviceCommand>()
             .AddQmpCommand<PmemsaveCommand>()
             .AddQmpCommand<CalcDirtyRateCommand>()
             .AddQmpCommand<QueryDirtyRateCommand>()
-            .AddQmpCommand<CheckGuestMemoryCommand>()
-            .AddQmpCommand<QueryVfioCommand>();
+            .AddQmpCommand<CheckGuestMemoryCommand>();
     }
 }

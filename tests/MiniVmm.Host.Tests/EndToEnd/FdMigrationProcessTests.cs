@@ -127,14 +127,14 @@ public sealed class FdMigrationProcessTests
                 await client.ReturnOfWithDescriptorAsync("getfd", new() { ["fdname"] = "migfd" }, connection.SafeHandle);
             }
 
-            JsonNode? sample = await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "a" });
+            JsonNode? sample = await client.ReturnOfAsync("x-query-device", new() { ["id"] = "a" });
             await client.ReturnOfAsync("migrate", new() { ["uri"] = "fd:migfd" });
             JsonObject sent = await client.WaitForMigrationEndAsync();
             JsonObject received = await target.WaitForMigrationEndAsync();
 
             Assert.That(sent["status"]?.GetValue<string>(), Is.EqualTo("completed"), $"{JsonText.Of(sent)}\n{source.Stderr}");
             Assert.That(received["status"]?.GetValue<string>(), Is.EqualTo("completed"), $"{JsonText.Of(received)}\n{destination.Stderr}");
-            Assert.That(JsonText.Of(await target.ReturnOfAsync("x-query-sample", new() { ["id"] = "a" })), Is.EqualTo(JsonText.Of(sample)));
+            Assert.That(JsonText.Of(await target.ReturnOfAsync("x-query-device", new() { ["id"] = "a" })), Is.EqualTo(JsonText.Of(sample)));
             await AssertEqualMemoryAsync(client, target, image);
 
             JsonObject consumed = await client.ExecuteAsync("closefd", new() { ["fdname"] = "migfd" });
@@ -211,7 +211,7 @@ public sealed class FdMigrationProcessTests
         await using (source)
         await using (client)
         {
-            sample = await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "a" });
+            sample = await client.ReturnOfAsync("x-query-device", new() { ["id"] = "a" });
             await client.ReturnOfAsync("pmemsave", new() { ["val"] = 0, ["size"] = DumpBytes, ["filename"] = sourceDump });
             await client.ReturnOfAsync("migrate", new() { ["uri"] = $"file:{stream}" });
             JsonObject saved = await client.WaitForMigrationEndAsync();
@@ -243,7 +243,7 @@ public sealed class FdMigrationProcessTests
             JsonObject loaded = await target.WaitForMigrationEndAsync();
             await writer.WaitAsync(Deadline);
             Assert.That(loaded["status"]?.GetValue<string>(), Is.EqualTo("completed"), $"{JsonText.Of(loaded)}\n{destination.Stderr}");
-            Assert.That(JsonText.Of(await target.ReturnOfAsync("x-query-sample", new() { ["id"] = "a" })), Is.EqualTo(JsonText.Of(sample)));
+            Assert.That(JsonText.Of(await target.ReturnOfAsync("x-query-device", new() { ["id"] = "a" })), Is.EqualTo(JsonText.Of(sample)));
 
             string targetDump = _directory.File("target.dump");
             await target.ReturnOfAsync("pmemsave", new() { ["val"] = 0, ["size"] = DumpBytes, ["filename"] = targetDump });

@@ -39,8 +39,8 @@ public sealed class SnapshotProcessTests
         Assert.Multiple(async () =>
         {
             Assert.That(info["status"]?.GetValue<string>(), Is.EqualTo("completed"), destination.Stderr);
-            Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "uart" }), uart));
-            Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "dma" }), dma));
+            Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-device", new() { ["id"] = "uart" }), uart));
+            Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-device", new() { ["id"] = "dma" }), dma));
         });
 
         // The stream carried "paused" in globalstate: the destination adopts it.
@@ -59,7 +59,7 @@ public sealed class SnapshotProcessTests
         await using QmpClient client = await QmpClient.ConnectAndNegotiateAsync(socket);
 
         Assert.That((await client.WaitForMigrationEndAsync())["status"]?.GetValue<string>(), Is.EqualTo("completed"), destination.Stderr);
-        Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "uart" }), uart));
+        Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-device", new() { ["id"] = "uart" }), uart));
         await client.WaitForRunStateAsync("prelaunch");
     }
 
@@ -79,7 +79,7 @@ public sealed class SnapshotProcessTests
         await client.ReturnOfAsync("migrate-incoming", new() { ["uri"] = $"file:{file}" });
 
         Assert.That((await client.WaitForMigrationEndAsync())["status"]?.GetValue<string>(), Is.EqualTo("completed"));
-        Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "uart" }), uart));
+        Assert.That(JsonNode.DeepEquals(await client.ReturnOfAsync("x-query-device", new() { ["id"] = "uart" }), uart));
         JsonObject again = await client.ExecuteAsync("migrate-incoming", new() { ["uri"] = $"file:{file}" });
         Assert.That(again["error"]?["desc"]?.GetValue<string>(), Is.EqualTo("The incoming migration has already been started"));
     }
@@ -147,8 +147,8 @@ public sealed class SnapshotProcessTests
             await client.ReturnOfAsync("stop");
         }
 
-        JsonNode? uart = await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "uart" });
-        JsonNode? dma = await client.ReturnOfAsync("x-query-sample", new() { ["id"] = "dma" });
+        JsonNode? uart = await client.ReturnOfAsync("x-query-device", new() { ["id"] = "uart" });
+        JsonNode? dma = await client.ReturnOfAsync("x-query-device", new() { ["id"] = "dma" });
         await client.ReturnOfAsync("migrate", new() { ["uri"] = uri });
         JsonObject info = await client.WaitForMigrationEndAsync();
         Assert.That(info["status"]?.GetValue<string>(), Is.EqualTo("completed"), $"{info.ToJsonString()} {source.Stderr}");

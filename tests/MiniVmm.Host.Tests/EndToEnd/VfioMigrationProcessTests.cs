@@ -113,7 +113,7 @@ public sealed class VfioMigrationProcessTests : VmFixture
         await destination.WaitForRunStateAsync("paused");
 
         // The stream carried "paused": the devices stay in RESUMING (their state not yet applied) until cont.
-        JsonNode? waiting = await destination.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu0" });
+        JsonNode? waiting = (await destination.ReturnOfAsync("x-query-device", new() { ["id"] = "gpu0" }))?["info"];
         Assert.That(waiting?["device-state"]?.GetValue<string>(), Is.EqualTo("resuming"), waiting?.ToJsonString());
         await destination.ReturnOfAsync("cont");
         await AssertDevicesArrivedAsync(source, destination);
@@ -138,8 +138,8 @@ public sealed class VfioMigrationProcessTests : VmFixture
         await source.MigrateAsync(uri);
         JsonObject end = await source.WaitForMigrationEndAsync();
         await source.WaitForRunStateAsync("running");
-        JsonNode? failing = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu0" });
-        JsonNode? other = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu1" });
+        JsonNode? failing = (await source.ReturnOfAsync("x-query-device", new() { ["id"] = "gpu0" }))?["info"];
+        JsonNode? other = (await source.ReturnOfAsync("x-query-device", new() { ["id"] = "gpu1" }))?["info"];
         long operations = failing?["operations"]?.GetValue<long>() ?? -1;
         await WaitForEventsAsync(source, before, e => StatesOf(e, "gpu0").LastOrDefault() == "running" && StatesOf(e, "gpu1").LastOrDefault() == "running");
         IReadOnlyList<JsonObject> events = [.. source.Qmp.Events.Skip(before)];
@@ -158,7 +158,7 @@ public sealed class VfioMigrationProcessTests : VmFixture
 
         // The reset device runs again: its DMA engine keeps working.
         await WaitUntilAsync(async () =>
-            ((await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = "gpu0" }))?["operations"]?.GetValue<long>() ?? -1) > operations,
+            ((await source.ReturnOfAsync("x-query-device", new() { ["id"] = "gpu0" }))?["info"]?["operations"]?.GetValue<long>() ?? -1) > operations,
             "gpu0 performs DMA again");
     }
 

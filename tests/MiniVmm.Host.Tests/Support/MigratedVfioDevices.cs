@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 
 namespace MiniVmm.Host.Tests.Support;
 
-/// <summary>Checks on migrated <c>-device vfio-emu</c> devices through <c>x-query-vfio</c>.</summary>
+/// <summary>Checks on migrated <c>-device vfio-emu</c> devices through <c>x-query-device</c>.</summary>
 public static class MigratedVfioDevices
 {
     /// <summary>
@@ -13,8 +13,8 @@ public static class MigratedVfioDevices
     {
         foreach (string id in ids)
         {
-            JsonNode? sent = await source.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
-            JsonNode? received = await destination.ReturnOfAsync("x-query-vfio", new() { ["id"] = id });
+            JsonNode? sent = (await source.ReturnOfAsync("x-query-device", new() { ["id"] = id }))?["info"];
+            JsonNode? received = (await destination.ReturnOfAsync("x-query-device", new() { ["id"] = id }))?["info"];
             Assert.Multiple(() =>
             {
                 Assert.That(sent?["device-state"]?.GetValue<string>(), Is.EqualTo("stop"), $"source {id}: {sent?.ToJsonString()}");

@@ -61,7 +61,7 @@ public sealed class VfioMigrationSequenceTests
         try
         {
             // The migration thread is blocked on the transport, possibly inside the handler: reading
-            // the cached state (x-query-vfio does) must not wait for it.
+            // the cached state (x-query-device does) must not wait for it.
             Task<VfioDeviceState> query = Task.Run(() => source.Handler.CachedState);
             Assert.That(query.Wait(TimeSpan.FromSeconds(10)), Is.True, "reading the cached state waited for the blocked migration thread");
             Assert.That(query.Result, Is.EqualTo(p2pPreCopy ? VfioDeviceState.PreCopy : VfioDeviceState.Running));

@@ -1,0 +1,35 @@
+using MiniVmm.Host.Devices.Models;
+using MiniVmm.Migration.Savevm;
+using MiniVmm.Migration.VMState;
+
+namespace MiniVmm.Host.Tests.Devices;
+
+/// <summary>
+/// A device written the way a device author writes one: one class, whose constructor declares
+/// its <c>-device</c> properties and whose VMState description says what migrates. The tests
+/// register it with one line, <c>services.AddDeviceModel&lt;CounterDevice&gt;("counter")</c>.
+/// </summary>
+public sealed class CounterDevice(
+    [DeviceProperty("id", Description = "the device's id")] string id,
+    [DeviceProperty("start", Description = "the first count")] uint start = 0,
+    [DeviceProperty("verbose", Description = "talk more")] bool verbose = false) : ISaveStateDevice
+{
+    private static readonly VMStateDescription<CounterDevice> Description =
+        VMStateDescription<CounterDevice>.Build("counter", version: 1, minimumVersion: 1)
+            .UInt32("count", d => ref d._count)
+            .Done();
+
+    private uint _count = start;
+
+    /// <summary>The id.</summary>
+    public string Id => id;
+
+    /// <summary>Whether verbose was asked for.</summary>
+    public bool Verbose => verbose;
+
+    /// <summary>The count.</summary>
+    public uint Count => _count;
+
+    /// <inheritdoc />
+    public void Register(SaveStateRegistry registry) => registry.RegisterVMState(Description, this, devicePath: id);
+}
