@@ -78,6 +78,9 @@ public sealed class SampleDevice : ISaveStateDevice
         _extra = seed % 2 == 1 ? (ulong)random.NextInt64() : 0;
     }
 
+    /// <summary>The VMState description of the device (for conformance checks).</summary>
+    public static VMStateDescription<SampleDevice> Vmsd => Description;
+
     /// <summary>The device id from <c>-device ...,id=</c>.</summary>
     public string Id { get; }
 

@@ -58,6 +58,9 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
         }
     }
 
+    /// <summary>The VMState description of the guest's position (for conformance checks).</summary>
+    public static VMStateDescription<DirtyingGuest> Vmsd => Description;
+
     /// <inheritdoc />
     public void Register(SaveStateRegistry registry) => registry.RegisterVMState(Description, this, instanceId: 0);
 

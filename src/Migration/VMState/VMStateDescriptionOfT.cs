@@ -109,6 +109,19 @@ public sealed class VMStateDescription<T> : VMStateDescription
         LoadState(stream, state, versionId);
     }
 
+    /// <summary>
+    /// Saves <paramref name="state"/> as version <paramref name="versionId"/> of this description
+    /// would have (fields that only exist in later versions are left out): what an older source
+    /// sends. For conformance checks of older versions.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The version is outside [minimum, current].</exception>
+    public void SaveAsVersion(MigrationStreamWriter stream, T state, int versionId)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(versionId, MinimumVersionId);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(versionId, VersionId);
+        SaveState(stream, state, null, versionId);
+    }
+
     internal void SaveState(MigrationStreamWriter stream, T state, VmDescriptionWriter? vmdesc, int versionId)
     {
         RunHook(_preSave, state, "pre-save", stream.BytesWritten);

@@ -21,6 +21,9 @@ public sealed class CounterDevice(
 
     private uint _count = start;
 
+    /// <summary>The VMState description (for the conformance kit).</summary>
+    public static VMStateDescription<CounterDevice> Vmsd => Description;
+
     /// <summary>The id.</summary>
     public string Id => id;
 

@@ -1,41 +1,23 @@
 using MiniVmm.Migration.Stream;
+using MiniVmm.Migration.Testing;
 using MiniVmm.Migration.VMState;
 
 namespace MiniVmm.Migration.Tests.VMState;
 
-/// <summary>Saves descriptions to byte arrays and loads them back, for tests.</summary>
+/// <summary>Saves descriptions to byte arrays and loads them back (through the conformance kit), and builds raw stream pieces, for tests.</summary>
 internal static class VMStateStreams
 {
-    public static byte[] Save(VMStateDescription description, object state, VmDescriptionWriter? vmdesc = null)
-    {
-        var buffer = new MemoryStream();
-        using (var writer = new MigrationStreamWriter(buffer, leaveOpen: true))
-        {
-            description.Save(writer, state, vmdesc);
-        }
-
-        return buffer.ToArray();
-    }
+    public static byte[] Save(VMStateDescription description, object state, VmDescriptionWriter? vmdesc = null) =>
+        VMStateBytes.Save(description, state, vmdesc);
 
     /// <summary>Loads <paramref name="bytes"/> and returns how many of them the load consumed.</summary>
-    public static long Load(VMStateDescription description, byte[] bytes, object state, int? versionId = null)
-    {
-        using var reader = Reader(bytes);
-        description.Load(reader, state, versionId ?? description.VersionId);
-        return reader.Offset;
-    }
+    public static long Load(VMStateDescription description, byte[] bytes, object state, int? versionId = null) =>
+        VMStateBytes.Load(description, bytes, state, versionId);
 
-    public static MigrationStreamReader Reader(byte[] bytes) => new(new MemoryStream(bytes, writable: false));
+    public static MigrationStreamReader Reader(byte[] bytes) => VMStateBytes.Reader(bytes);
 
     /// <summary>The vmdesc members a description adds, wrapped in an object: <c>{"vmsd_name": ...}</c>.</summary>
-    public static string Describe(VMStateDescription description, object state)
-    {
-        var vmdesc = new VmDescriptionWriter();
-        vmdesc.StartObject();
-        Save(description, state, vmdesc);
-        vmdesc.EndObject();
-        return vmdesc.ToString();
-    }
+    public static string Describe(VMStateDescription description, object state) => VMStateBytes.Describe(description, state);
 
     public static byte[] Concat(params byte[][] parts) => parts.SelectMany(p => p).ToArray();
 

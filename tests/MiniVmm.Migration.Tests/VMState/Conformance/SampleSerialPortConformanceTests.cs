@@ -1,3 +1,4 @@
+using MiniVmm.Migration.Testing;
 using MiniVmm.Migration.VMState;
 
 namespace MiniVmm.Migration.Tests.VMState.Conformance;

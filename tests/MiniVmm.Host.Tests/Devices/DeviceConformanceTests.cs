@@ -1,0 +1,71 @@
+using MiniVmm.Host.Devices;
+using MiniVmm.Host.Guest;
+using MiniVmm.Migration.Ram;
+using MiniVmm.Migration.Testing;
+using MiniVmm.Runstate;
+
+namespace MiniVmm.Host.Tests.Devices;
+
+/// <summary>
+/// The conformance kit over the host's devices: <c>x-sample</c>, the built-in dirtying guest's
+/// <c>x-dirty-guest</c> section and the test's <see cref="CounterDevice"/>, written as a device
+/// author would (only <c>MiniVmm.Migration.Testing</c> and the device).
+/// </summary>
+[TestFixture]
+public sealed class DeviceConformanceTests
+{
+    [Test]
+    public void The_sample_device_passes_the_vmstate_checks() =>
+        VMStateConformance.Check(
+            SampleDevice.Vmsd,
+            () => new SampleDevice("s0", seed: 3),
+            device => VMStateBytes.Load(SampleDevice.Vmsd, VMStateBytes.Save(SampleDevice.Vmsd, new SampleDevice("s0", seed: 5)), device));
+
+    [Test]
+    public void The_counter_example_passes_the_vmstate_checks() =>
+        VMStateConformance.Check(
+            CounterDevice.Vmsd,
+            () => new CounterDevice("c0", start: 41),
+            device => VMStateBytes.Load(CounterDevice.Vmsd, VMStateBytes.Save(CounterDevice.Vmsd, new CounterDevice("c0", start: 7)), device));
+
+    [Test]
+    public void The_dirtying_guest_position_passes_the_vmstate_checks()
+    {
+        using GuestMemory memory = GuestMemory.ForMachineNone(4 << 20);
+        var vm = new VirtualMachine(initial: RunState.Paused);
+        var guests = new List<DirtyingGuest>();
+        try
+        {
+            DirtyingGuest Create()
+            {
+                var guest = new DirtyingGuest(memory, vm, pagesPerSecond: 0);
+                guests.Add(guest);
+                return guest;
+            }
+
+            // A position other than the start: run a moving guest briefly, then save it.
+            DirtyingGuest moved = Create();
+            using (vm.Bql.Acquire())
+            {
+                vm.Start().ThrowIfFailed();
+            }
+
+            while (moved.PagesWritten < 700)
+            {
+                Thread.Sleep(1);
+            }
+
+            using (vm.Bql.Acquire())
+            {
+                vm.Stop(RunState.Paused).ThrowIfFailed();
+            }
+
+            byte[] elsewhere = VMStateBytes.Save(DirtyingGuest.Vmsd, moved);
+            VMStateConformance.Check(DirtyingGuest.Vmsd, Create, guest => VMStateBytes.Load(DirtyingGuest.Vmsd, elsewhere, guest));
+        }
+        finally
+        {
+            guests.ForEach(g => g.Dispose());
+        }
+    }
+}
