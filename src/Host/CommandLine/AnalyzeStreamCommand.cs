@@ -17,6 +17,10 @@ public sealed class AnalyzeStreamCommand : Command
         DefaultValueFactory = _ => "state",
     };
 
+    /// <summary>The readers of the device sections MiniVmm itself writes: VFIO and the guest harness state.</summary>
+    private static readonly IReadOnlyList<IStreamSectionDecoder> Decoders =
+        [new MiniVmm.Vfio.Migration.VfioSectionDecoder(), new MiniVmm.GuestHarness.HarnessStateDecoder()];
+
     /// <summary>Declares the command.</summary>
     public AnalyzeStreamCommand()
         : base("analyze", "Analyze a QEMU migration stream and print it as JSON")
@@ -28,7 +32,7 @@ public sealed class AnalyzeStreamCommand : Command
         {
             AnalysisDumpMode mode = parseResult.GetValue(_dump) == "desc" ? AnalysisDumpMode.Desc : AnalysisDumpMode.State;
             TextWriter output = parseResult.InvocationConfiguration.Output;
-            int exit = AnalyzeCommand.Run(parseResult.GetValue(_file)!, mode, output);
+            int exit = AnalyzeCommand.Run(parseResult.GetValue(_file)!, mode, output, Decoders);
             output.Flush();
             return exit;
         });

@@ -19,8 +19,8 @@ public static class AnalyzeCommand
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>Analyzes the file at <paramref name="path"/>.</summary>
-    public static int Run(string path, AnalysisDumpMode mode, TextWriter output)
+    /// <summary>Analyzes the file at <paramref name="path"/>; <paramref name="decoders"/> read the sections of plugged-in devices.</summary>
+    public static int Run(string path, AnalysisDumpMode mode, TextWriter output, IReadOnlyList<IStreamSectionDecoder>? decoders = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(output);
@@ -38,7 +38,7 @@ public static class AnalyzeCommand
 
         using (file)
         {
-            return Run(file, mode, output);
+            return Run(file, mode, output, decoders);
         }
     }
 
@@ -46,13 +46,13 @@ public static class AnalyzeCommand
     /// Analyzes <paramref name="input"/> from its current position treated as offset 0 when it
     /// cannot seek (it is copied to a temporary file first), or from offset 0 when it can.
     /// </summary>
-    public static int Run(System.IO.Stream input, AnalysisDumpMode mode, TextWriter output)
+    public static int Run(System.IO.Stream input, AnalysisDumpMode mode, TextWriter output, IReadOnlyList<IStreamSectionDecoder>? decoders = null)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(output);
         if (input.CanSeek)
         {
-            return RunSeekable(input, mode, output);
+            return RunSeekable(input, mode, output, decoders);
         }
 
         FileStream spool;
@@ -81,11 +81,11 @@ public static class AnalyzeCommand
                 return AnalysisExitCode.CannotRead;
             }
 
-            return RunSeekable(spool, mode, output);
+            return RunSeekable(spool, mode, output, decoders);
         }
     }
 
-    private static int RunSeekable(System.IO.Stream input, AnalysisDumpMode mode, TextWriter output)
+    private static int RunSeekable(System.IO.Stream input, AnalysisDumpMode mode, TextWriter output, IReadOnlyList<IStreamSectionDecoder>? decoders)
     {
         if (mode == AnalysisDumpMode.Desc)
         {
@@ -104,7 +104,7 @@ public static class AnalyzeCommand
             return AnalysisExitCode.Success;
         }
 
-        StreamAnalysis analysis = MigrationStreamAnalyzer.Analyze(input);
+        StreamAnalysis analysis = MigrationStreamAnalyzer.Analyze(input, decoders);
         WriteJson(output, json => StreamAnalysisJson.WriteState(json, analysis));
         return analysis.Succeeded ? AnalysisExitCode.Success : AnalysisExitCode.BadStream;
     }

@@ -49,6 +49,12 @@ public sealed class AnalyzedSection
     /// </summary>
     public JsonObject? State { get; internal set; }
 
+    /// <summary>What a plugged-in <see cref="IStreamSectionDecoder"/> read from the body (VFIO records, a harness state...).</summary>
+    public JsonObject? Decoded { get; internal set; }
+
+    /// <summary>Body bytes skipped without decoding (no decoder for the entry), or null.</summary>
+    public long? Skipped { get; internal set; }
+
     /// <summary>The command, for COMMAND elements.</summary>
     public MigrationCommand? Command { get; internal set; }
 

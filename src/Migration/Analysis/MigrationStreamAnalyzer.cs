@@ -22,9 +22,12 @@ public sealed class MigrationStreamAnalyzer
     private readonly int _pageSize;
     private readonly Dictionary<uint, AnalyzedSection> _liveStarts = [];
     private readonly Dictionary<uint, RamSectionParser> _ramParsers = [];
+    private readonly IReadOnlyList<IStreamSectionDecoder> _decoders;
 
-    private MigrationStreamAnalyzer(MigrationStreamReader reader, long streamLength, VmDescriptionSearchResult description)
+    private MigrationStreamAnalyzer(
+        MigrationStreamReader reader, long streamLength, VmDescriptionSearchResult description, IReadOnlyList<IStreamSectionDecoder> decoders)
     {
+        _decoders = decoders;
         _reader = reader;
         _analysis = new StreamAnalysis(streamLength) { VmDescription = description.Trailer };
         _description = description;
@@ -33,9 +36,11 @@ public sealed class MigrationStreamAnalyzer
 
     /// <summary>
     /// Walks <paramref name="seekable"/> from offset 0. The stream is left open; its position
-    /// is left anywhere.
+    /// is left anywhere. <paramref name="decoders"/> read the bodies of sections other than RAM
+    /// and VMState devices (VFIO, the guest harness...); a section nobody decodes is skipped by
+    /// its footer when the stream has footers.
     /// </summary>
-    public static StreamAnalysis Analyze(System.IO.Stream seekable)
+    public static StreamAnalysis Analyze(System.IO.Stream seekable, IReadOnlyList<IStreamSectionDecoder>? decoders = null)
     {
         ArgumentNullException.ThrowIfNull(seekable);
         if (!seekable.CanSeek || !seekable.CanRead)
@@ -46,7 +51,7 @@ public sealed class MigrationStreamAnalyzer
         VmDescriptionSearchResult description = VmDescriptionLocator.Locate(seekable);
         seekable.Position = 0;
         using var reader = new MigrationStreamReader(seekable, leaveOpen: true);
-        var analyzer = new MigrationStreamAnalyzer(reader, seekable.Length, description);
+        var analyzer = new MigrationStreamAnalyzer(reader, seekable.Length, description, decoders ?? []);
         analyzer.Run();
         return analyzer._analysis;
     }
@@ -202,18 +207,28 @@ public sealed class MigrationStreamAnalyzer
                 throw new StreamAnalysisException("no START section with this id came before it", at);
             }
 
-            switch (type)
+            if (type == SectionType.Start)
             {
-                case SectionType.Start:
-                    StartLiveEntry(section, id, at);
-                    ParseRam(section, _ramParsers[id]);
-                    break;
-                case SectionType.Part or SectionType.End:
-                    ParseRam(section, _ramParsers[id]);
-                    break;
-                default:
-                    DecodeFull(section, at);
-                    break;
+                StartLiveEntry(section, id, at);
+            }
+
+            IStreamSectionDecoder? decoder = _decoders.FirstOrDefault(d => d.Decodes(section.IdStr!));
+            if (type != SectionType.Full && _ramParsers.TryGetValue(id, out RamSectionParser? ram))
+            {
+                ParseRam(section, ram);
+            }
+            else if (decoder is not null)
+            {
+                // A decoder knows its device's format better than a vmdesc entry that only says "data".
+                section.Decoded = decoder.DecodeBody(_reader, type, section.VersionId!.Value, _analysis.StreamLength - _reader.Offset);
+            }
+            else if (type == SectionType.Full && DescribedFields(section) is { } device)
+            {
+                section.State = new VmStateBodyDecoder(_reader, _analysis.StreamLength).DecodeDevice(device, section.IdStr!);
+            }
+            else
+            {
+                SkipToFooter(section, id, at);
             }
 
             ReadFooter(section, id);
@@ -226,10 +241,10 @@ public sealed class MigrationStreamAnalyzer
 
     private void StartLiveEntry(AnalyzedSection section, uint id, long at)
     {
+        _liveStarts[id] = section;
         if (section.IdStr != RamIdStr || section.InstanceId != RamInstance)
         {
-            throw new StreamAnalysisException(
-                $"live entry '{section.IdStr}' instance {section.InstanceId} cannot be decoded: only '{RamIdStr}' is understood", at);
+            return;
         }
 
         if (section.VersionId != RamSectionParser.SupportedVersion)
@@ -239,7 +254,6 @@ public sealed class MigrationStreamAnalyzer
         }
 
         bool ignoreShared = _analysis.Configuration?.Capabilities.Contains(IgnoreSharedCapability) ?? false;
-        _liveStarts[id] = section;
         _ramParsers[id] = new RamSectionParser(_reader, _analysis.StreamLength, _pageSize, ignoreShared);
     }
 
@@ -257,22 +271,78 @@ public sealed class MigrationStreamAnalyzer
         }
     }
 
-    private void DecodeFull(AnalyzedSection section, long at)
+    /// <summary>
+    /// The vmdesc entry of a FULL section that VMState fields describe, or null when the entry
+    /// has no fields (a handler's save_state, like VFIO's config or the harness state).
+    /// </summary>
+    private System.Text.Json.Nodes.JsonObject? DescribedFields(AnalyzedSection section)
     {
+        string name = section.IdStr!;
+        uint instance = section.InstanceId!.Value;
         if (_description.Trailer is not { } trailer)
         {
+            if (_decoders.Any(d => d.Decodes(name)))
+            {
+                return null;
+            }
+
             StreamAnalysisException problem = _description.Problem!;
-            long offset = problem.Offset >= 0 && problem.Offset < _analysis.StreamLength ? problem.Offset : at;
+            long offset = problem.Offset >= 0 && problem.Offset < _analysis.StreamLength ? problem.Offset : section.Offset;
             throw new StreamAnalysisException($"cannot be decoded without the vmdesc: {problem.Detail}", offset, problem);
         }
 
-        string name = section.IdStr!;
-        uint instance = section.InstanceId!.Value;
-        var device = trailer.FindDevice(name, instance)
-            ?? throw new StreamAnalysisException(
-                $"is not described in the vmdesc (no device with name '{name}' and instance_id {instance})", at);
-        section.State = new VmStateBodyDecoder(_reader, _analysis.StreamLength).DecodeDevice(device, name);
+        var device = trailer.FindDevice(name, instance);
+        if (device?["fields"] is System.Text.Json.Nodes.JsonArray)
+        {
+            return device;
+        }
+
+        if (device is null && !_decoders.Any(d => d.Decodes(name)))
+        {
+            throw new StreamAnalysisException(
+                $"is not described in the vmdesc (no device with name '{name}' and instance_id {instance})", section.Offset);
+        }
+
+        return null;
     }
+
+    /// <summary>
+    /// Skips the body of a section nobody decodes: sections carry no length, so the body ends at
+    /// the first footer of this section (0x7e, be32 section id) that is followed by a plausible
+    /// next element (a section type, a command, EOF). Needs the stream to have footers.
+    /// </summary>
+    private void SkipToFooter(AnalyzedSection section, uint id, long at)
+    {
+        if (_analysis.Configuration is null)
+        {
+            throw new StreamAnalysisException(
+                $"'{section.IdStr}' has no decoder, and without section footers its body cannot be skipped", at);
+        }
+
+        Span<byte> footer = stackalloc byte[5];
+        footer[0] = (byte)SectionType.Footer;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(footer[1..], id);
+        long start = _reader.Offset;
+        while (true)
+        {
+            ReadOnlySpan<byte> ahead = _reader.Peek(6);
+            if (ahead.Length < 5)
+            {
+                throw new StreamAnalysisException($"'{section.IdStr}' has no decoder and no footer of section {id} follows", start);
+            }
+
+            if (ahead[..5].SequenceEqual(footer) && (ahead.Length == 5 || IsPlausibleNext(ahead[5])))
+            {
+                section.Skipped = _reader.Offset - start;
+                return;
+            }
+
+            _reader.Skip(1);
+        }
+    }
+
+    private static bool IsPlausibleNext(byte next) => (SectionType)next is SectionType.Eof or SectionType.Start or SectionType.Part
+        or SectionType.End or SectionType.Full or SectionType.Command or SectionType.VmDescription;
 
     private void ReadFooter(AnalyzedSection section, uint id)
     {

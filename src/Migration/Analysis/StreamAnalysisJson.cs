@@ -202,6 +202,17 @@ public static class StreamAnalysisJson
             state.WriteTo(json);
         }
 
+        if (section.Decoded is { } decoded)
+        {
+            json.WritePropertyName("decoded");
+            decoded.WriteTo(json);
+        }
+
+        if (section.Skipped is { } skipped)
+        {
+            json.WriteNumber("skipped_bytes", skipped);
+        }
+
         json.WriteEndObject();
     }
 

@@ -117,6 +117,32 @@ public sealed class GuestHarnessProcessTests : VmFixture
     }
 
     [Test]
+    public async Task Analyze_decodes_a_snapshot_with_harness_state_and_vfio_sections()
+    {
+        (Vm source, _) = await StartWithHarnessAsync("src", ["-device", "vfio-emu,id=gpu0,state-size=1"], "--rate", "20000");
+        await WaitForPagesAsync(source, 500);
+        await source.ReturnOfAsync("stop");
+        string file = Temp.File("snapshot.bin");
+        await source.MigrateAsync($"file:{file}");
+        await source.WaitForCompletedAsync();
+
+        await using MiniVmmProcess analyze = MiniVmmProcess.Start("analyze", file);
+        Assert.That(await analyze.WaitForExitAsync(), Is.EqualTo(0), analyze.Stdout + analyze.Stderr);
+        JsonArray sections = JsonNode.Parse(analyze.Stdout)!["sections"]!.AsArray();
+
+        JsonNode harness = sections.Single(s => s?["idstr"]?.GetValue<string>() == "x-guest-harness")!;
+        JsonNode[] vfio = [.. sections.Where(s => s?["idstr"]?.GetValue<string>() == "gpu0/vfio").Select(s => s!)];
+        Assert.Multiple(() =>
+        {
+            Assert.That(harness["decoded"]?["state_bytes"]?.GetValue<long>(), Is.EqualTo(16), harness.ToJsonString());
+            Assert.That(vfio.Select(s => s["type"]?.GetValue<string>()), Does.Contain("START").And.Contain("END").And.Contain("FULL"));
+            Assert.That(vfio.Sum(s => s["decoded"]?["data_bytes"]?.GetValue<long>() ?? 0), Is.GreaterThanOrEqualTo(1L << 20),
+                "the device's 1 MiB of state is in the DATA records");
+            Assert.That(vfio.All(s => s["decoded"] is not null), Is.True, "every VFIO section was decoded, none skipped");
+        });
+    }
+
+    [Test]
     public async Task A_frozen_harness_fails_the_switchover_naming_it_and_the_source_runs_on()
     {
         string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";

@@ -140,15 +140,17 @@ public sealed class RamRecordAnalysisTests
     }
 
     [Test]
-    public void OtherLiveSectionsAreNamedInTheError()
+    public void A_live_section_with_no_decoder_and_no_footer_after_it_is_named_in_the_error_at_its_body()
     {
         var stream = new StreamBytes().Preamble();
-        int start = stream.Length;
-        stream.NamedSection(0x01, 1, "block", 0, 1).Be64(0);
+        stream.NamedSection(0x01, 1, "block", 0, 1);
+        int body = stream.Length;
+        stream.Be64(0);
 
         StreamAnalysis analysis = Analyze(stream);
 
-        Assert.That(analysis.Error!.Offset, Is.EqualTo(start));
+        Assert.That(analysis.Error!.Offset, Is.EqualTo(body));
+        Assert.That(analysis.Error.Message, Does.Contain("no footer of section 1 follows"));
         Assert.That(analysis.Error.Message, Does.Contain("'block'"));
         Assert.That(analysis.Sections[0].IdStr, Is.EqualTo("block"));
     }
