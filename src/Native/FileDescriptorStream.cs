@@ -7,10 +7,10 @@ namespace MiniVmm.Native;
 /// </summary>
 public sealed class FileDescriptorStream : Stream
 {
-    private readonly FileDescriptorHandle handle;
-    private readonly FileAccess access;
-    private readonly bool ownsHandle;
-    private bool disposed;
+    private readonly FileDescriptorHandle _handle;
+    private readonly FileAccess _access;
+    private readonly bool _ownsHandle;
+    private bool _disposed;
 
     /// <summary>Wraps <paramref name="handle"/> for the given direction(s).</summary>
     /// <param name="handle">The descriptor.</param>
@@ -23,19 +23,19 @@ public sealed class FileDescriptorStream : Stream
         {
             throw new ArgumentOutOfRangeException(nameof(access));
         }
-        this.handle = handle;
-        this.access = access;
-        this.ownsHandle = ownsHandle;
+        _handle = handle;
+        _access = access;
+        _ownsHandle = ownsHandle;
     }
 
     /// <summary>The descriptor the stream reads or writes.</summary>
-    public FileDescriptorHandle Handle => handle;
+    public FileDescriptorHandle Handle => _handle;
 
     /// <inheritdoc/>
-    public override bool CanRead => !disposed && access.HasFlag(FileAccess.Read);
+    public override bool CanRead => !_disposed && _access.HasFlag(FileAccess.Read);
 
     /// <inheritdoc/>
-    public override bool CanWrite => !disposed && access.HasFlag(FileAccess.Write);
+    public override bool CanWrite => !_disposed && _access.HasFlag(FileAccess.Write);
 
     /// <inheritdoc/>
     public override bool CanSeek => false;
@@ -54,7 +54,7 @@ public sealed class FileDescriptorStream : Stream
     public override int Read(Span<byte> buffer)
     {
         EnsureCan(FileAccess.Read);
-        return handle.Read(buffer);
+        return _handle.Read(buffer);
     }
 
     /// <inheritdoc/>
@@ -75,7 +75,7 @@ public sealed class FileDescriptorStream : Stream
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         EnsureCan(FileAccess.Write);
-        handle.WriteAll(buffer);
+        _handle.WriteAll(buffer);
     }
 
     /// <inheritdoc/>
@@ -104,12 +104,12 @@ public sealed class FileDescriptorStream : Stream
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        if (!disposed)
+        if (!_disposed)
         {
-            disposed = true;
-            if (disposing && ownsHandle)
+            _disposed = true;
+            if (disposing && _ownsHandle)
             {
-                handle.Dispose();
+                _handle.Dispose();
             }
         }
         base.Dispose(disposing);
@@ -117,10 +117,10 @@ public sealed class FileDescriptorStream : Stream
 
     private void EnsureCan(FileAccess direction)
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        if (!access.HasFlag(direction))
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_access.HasFlag(direction))
         {
-            throw new NotSupportedException($"This stream was opened for {access} only.");
+            throw new NotSupportedException($"This stream was opened for {_access} only.");
         }
     }
 }

@@ -7,11 +7,11 @@ namespace MiniVmm.Native;
 /// </summary>
 public sealed unsafe class MemoryMapping : IDisposable
 {
-    private nint address;
+    private nint _address;
 
     private MemoryMapping(nint address, long length)
     {
-        this.address = address;
+        _address = address;
         Length = length;
     }
 
@@ -23,7 +23,7 @@ public sealed unsafe class MemoryMapping : IDisposable
     {
         get
         {
-            nint current = Volatile.Read(ref address);
+            nint current = Volatile.Read(ref _address);
             ObjectDisposedException.ThrowIf(current == 0, this);
             return current;
         }
@@ -33,7 +33,7 @@ public sealed unsafe class MemoryMapping : IDisposable
     public long Length { get; }
 
     /// <summary>Whether <see cref="Dispose"/> has unmapped the region.</summary>
-    public bool IsDisposed => Volatile.Read(ref address) == 0;
+    public bool IsDisposed => Volatile.Read(ref _address) == 0;
 
     /// <summary>Maps <paramref name="length"/> bytes of <paramref name="file"/> from <paramref name="offset"/>.</summary>
     /// <param name="file">The file to map, or null for anonymous memory (MAP_ANONYMOUS is then implied).</param>
@@ -84,7 +84,7 @@ public sealed unsafe class MemoryMapping : IDisposable
     /// <summary>Unmaps the region; later calls do nothing.</summary>
     public void Dispose()
     {
-        nint old = Interlocked.Exchange(ref address, 0);
+        nint old = Interlocked.Exchange(ref _address, 0);
         if (old != 0 && LibC.munmap(old, (nuint)Length) < 0)
         {
             throw NativeCallException.FromLastError("munmap", $"0x{old:X}, {Length}");
@@ -93,7 +93,7 @@ public sealed unsafe class MemoryMapping : IDisposable
 
     /// <inheritdoc/>
     public override string ToString()
-        => IsDisposed ? "mapping (unmapped)" : $"mapping 0x{address:X}+0x{Length:X}";
+        => IsDisposed ? "mapping (unmapped)" : $"mapping 0x{_address:X}+0x{Length:X}";
 
     private void CheckRange(long offset, long length)
     {

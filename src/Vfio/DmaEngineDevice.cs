@@ -21,31 +21,31 @@ public sealed class DmaEngineDevice : VfioDevice
 
     private const int ChunkRecordSize = DmaEngineStateFormat.RecordHeaderSize + ChunkSize;
 
-    private readonly object data = new();
-    private readonly IGuestMemoryAccess guestMemory;
-    private readonly DmaEngineOptions options;
-    private readonly byte[] state;
-    private readonly int chunkCount;
-    private readonly ulong windowStart;
-    private readonly ulong windowLength;
-    private readonly ManualResetEventSlim dmaGate = new(false);
-    private readonly Thread? worker;
-    private readonly SavingSource savingSource;
-    private DmaEngineRegisters registers;
-    private bool dmaEnabled;
-    private bool stopping;
-    private Exception? workerError;
+    private readonly object _data = new();
+    private readonly IGuestMemoryAccess _guestMemory;
+    private readonly DmaEngineOptions _options;
+    private readonly byte[] _state;
+    private readonly int _chunkCount;
+    private readonly ulong _windowStart;
+    private readonly ulong _windowLength;
+    private readonly ManualResetEventSlim _dmaGate = new(false);
+    private readonly Thread? _worker;
+    private readonly SavingSource _savingSource;
+    private DmaEngineRegisters _registers;
+    private bool _dmaEnabled;
+    private bool _stopping;
+    private Exception? _workerError;
 
     // Progress of the current saving session.
-    private readonly bool[] pendingInitial;
-    private readonly bool[] dirty;
-    private bool saving;
-    private bool headerPending;
-    private bool tailPending;
-    private int pendingInitialCount;
-    private int dirtyCount;
-    private int initialCursor;
-    private int dirtyCursor;
+    private readonly bool[] _pendingInitial;
+    private readonly bool[] _dirty;
+    private bool _saving;
+    private bool _headerPending;
+    private bool _tailPending;
+    private int _pendingInitialCount;
+    private int _dirtyCount;
+    private int _initialCursor;
+    private int _dirtyCursor;
 
     /// <summary>Creates the device in RUNNING, its state at the power-on pattern of <see cref="DmaEngineOptions.Seed"/>.</summary>
     /// <param name="guestMemory">Where the engine's DMA writes go.</param>
@@ -54,50 +54,50 @@ public sealed class DmaEngineDevice : VfioDevice
         : base(FlagsOf(options ?? new DmaEngineOptions()), (options ?? new DmaEngineOptions()).Name)
     {
         ArgumentNullException.ThrowIfNull(guestMemory);
-        this.options = options ?? new DmaEngineOptions();
-        this.guestMemory = guestMemory;
-        ArgumentOutOfRangeException.ThrowIfLessThan(this.options.StateSizeMiB, 1, nameof(options));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(this.options.StateSizeMiB, 2047, nameof(options));
-        int block = this.options.DmaBlockSize;
+        _options = options ?? new DmaEngineOptions();
+        _guestMemory = guestMemory;
+        ArgumentOutOfRangeException.ThrowIfLessThan(_options.StateSizeMiB, 1, nameof(options));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(_options.StateSizeMiB, 2047, nameof(options));
+        int block = _options.DmaBlockSize;
         if (block < 8 || block > 4096 || (block & (block - 1)) != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(options), $"DMA block size {block} must be a power of two from 8 to 4096");
         }
-        windowStart = this.options.DmaWindowStart;
-        windowLength = this.options.DmaWindowLength != 0
-            ? this.options.DmaWindowLength
-            : guestMemory.Size > windowStart ? guestMemory.Size - windowStart : 0;
-        if (windowStart % (ulong)block != 0 || windowLength < (ulong)block
-            || windowStart + windowLength < windowStart || windowStart + windowLength > guestMemory.Size)
+        _windowStart = _options.DmaWindowStart;
+        _windowLength = _options.DmaWindowLength != 0
+            ? _options.DmaWindowLength
+            : guestMemory.Size > _windowStart ? guestMemory.Size - _windowStart : 0;
+        if (_windowStart % (ulong)block != 0 || _windowLength < (ulong)block
+            || _windowStart + _windowLength < _windowStart || _windowStart + _windowLength > guestMemory.Size)
         {
             throw new ArgumentOutOfRangeException(nameof(options),
-                $"DMA window 0x{windowStart:X}+0x{windowLength:X} does not fit {guestMemory.Size} bytes of guest memory in {block}-byte blocks");
+                $"DMA window 0x{_windowStart:X}+0x{_windowLength:X} does not fit {guestMemory.Size} bytes of guest memory in {block}-byte blocks");
         }
 
-        state = GC.AllocateUninitializedArray<byte>(this.options.StateSizeMiB * 1024 * 1024);
-        chunkCount = state.Length / ChunkSize;
-        pendingInitial = new bool[chunkCount];
-        dirty = new bool[chunkCount];
-        savingSource = new SavingSource(this);
+        _state = GC.AllocateUninitializedArray<byte>(_options.StateSizeMiB * 1024 * 1024);
+        _chunkCount = _state.Length / ChunkSize;
+        _pendingInitial = new bool[_chunkCount];
+        _dirty = new bool[_chunkCount];
+        _savingSource = new SavingSource(this);
         PowerOn();
-        if (this.options.RunWorker)
+        if (_options.RunWorker)
         {
-            worker = new Thread(RunWorker) { IsBackground = true, Name = $"{Name} DMA" };
-            worker.Start();
+            _worker = new Thread(RunWorker) { IsBackground = true, Name = $"{Name} DMA" };
+            _worker.Start();
         }
     }
 
     /// <summary>Size of the internal state in bytes.</summary>
-    public long StateSize => state.Length;
+    public long StateSize => _state.Length;
 
     /// <summary>Whether the engine may initiate DMA now (RUNNING or PRE_COPY).</summary>
     public bool DmaEnabled
     {
         get
         {
-            lock (data)
+            lock (_data)
             {
-                return dmaEnabled;
+                return _dmaEnabled;
             }
         }
     }
@@ -107,9 +107,9 @@ public sealed class DmaEngineDevice : VfioDevice
     {
         get
         {
-            lock (data)
+            lock (_data)
             {
-                return registers;
+                return _registers;
             }
         }
     }
@@ -122,9 +122,9 @@ public sealed class DmaEngineDevice : VfioDevice
     {
         get
         {
-            lock (data)
+            lock (_data)
             {
-                return workerError;
+                return _workerError;
             }
         }
     }
@@ -140,10 +140,10 @@ public sealed class DmaEngineDevice : VfioDevice
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         Span<byte> serialized = stackalloc byte[DmaEngineRegisters.Size];
-        lock (data)
+        lock (_data)
         {
-            hash.AppendData(state);
-            registers.WriteTo(serialized);
+            hash.AppendData(_state);
+            _registers.WriteTo(serialized);
         }
         hash.AppendData(serialized);
         return hash.GetHashAndReset();
@@ -156,10 +156,10 @@ public sealed class DmaEngineDevice : VfioDevice
     public int PerformDma(int operations)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(operations);
-        lock (data)
+        lock (_data)
         {
-            ObjectDisposedException.ThrowIf(stopping, this);
-            if (!dmaEnabled)
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            if (!_dmaEnabled)
             {
                 return 0;
             }
@@ -173,7 +173,7 @@ public sealed class DmaEngineDevice : VfioDevice
 
     private ulong SavingPendingInitialBytes()
     {
-        lock (data)
+        lock (_data)
         {
             return PendingInitialBytes();
         }
@@ -181,46 +181,46 @@ public sealed class DmaEngineDevice : VfioDevice
 
     private ulong SavingPendingDirtyBytes()
     {
-        lock (data)
+        lock (_data)
         {
-            return (ulong)dirtyCount * ChunkRecordSize;
+            return (ulong)_dirtyCount * ChunkRecordSize;
         }
     }
 
     private VfioSavingPiece ProduceSavingPiece(IBufferWriter<byte> output, bool stopCopy)
     {
-        lock (data)
+        lock (_data)
         {
-            if (!saving)
+            if (!_saving)
             {
                 return VfioSavingPiece.Nothing;
             }
-            if (headerPending)
+            if (_headerPending)
             {
-                headerPending = false;
-                DmaEngineStateFormat.WriteHeader(output, ChunkSize, state.Length);
+                _headerPending = false;
+                DmaEngineStateFormat.WriteHeader(output, ChunkSize, _state.Length);
                 return VfioSavingPiece.Initial;
             }
-            if (pendingInitialCount > 0)
+            if (_pendingInitialCount > 0)
             {
-                int chunk = NextSet(pendingInitial, ref initialCursor);
-                pendingInitial[chunk] = false;
-                pendingInitialCount--;
-                DmaEngineStateFormat.WriteChunk(output, chunk, state.AsSpan(chunk * ChunkSize, ChunkSize));
+                int chunk = NextSet(_pendingInitial, ref _initialCursor);
+                _pendingInitial[chunk] = false;
+                _pendingInitialCount--;
+                DmaEngineStateFormat.WriteChunk(output, chunk, _state.AsSpan(chunk * ChunkSize, ChunkSize));
                 return VfioSavingPiece.Initial;
             }
-            if (dirtyCount > 0)
+            if (_dirtyCount > 0)
             {
-                int chunk = NextSet(dirty, ref dirtyCursor);
-                dirty[chunk] = false;
-                dirtyCount--;
-                DmaEngineStateFormat.WriteChunk(output, chunk, state.AsSpan(chunk * ChunkSize, ChunkSize));
+                int chunk = NextSet(_dirty, ref _dirtyCursor);
+                _dirty[chunk] = false;
+                _dirtyCount--;
+                DmaEngineStateFormat.WriteChunk(output, chunk, _state.AsSpan(chunk * ChunkSize, ChunkSize));
                 return VfioSavingPiece.Dirty;
             }
-            if (stopCopy && tailPending)
+            if (stopCopy && _tailPending)
             {
-                tailPending = false;
-                DmaEngineStateFormat.WriteRegisters(output, registers);
+                _tailPending = false;
+                DmaEngineStateFormat.WriteRegisters(output, _registers);
                 DmaEngineStateFormat.WriteEnd(output);
                 return VfioSavingPiece.Final;
             }
@@ -231,21 +231,21 @@ public sealed class DmaEngineDevice : VfioDevice
     /// <inheritdoc/>
     protected override ulong GetStopCopySize()
     {
-        lock (data)
+        lock (_data)
         {
             const ulong tail = DmaEngineStateFormat.RegistersRecordSize + DmaEngineStateFormat.EndRecordSize;
-            if (!saving)
+            if (!_saving)
             {
-                return DmaEngineStateFormat.HeaderRecordSize + (ulong)chunkCount * (ulong)ChunkRecordSize + tail;
+                return DmaEngineStateFormat.HeaderRecordSize + (ulong)_chunkCount * (ulong)ChunkRecordSize + tail;
             }
-            return PendingInitialBytes() + (ulong)dirtyCount * (ulong)ChunkRecordSize + (tailPending ? tail : 0);
+            return PendingInitialBytes() + (ulong)_dirtyCount * (ulong)ChunkRecordSize + (_tailPending ? tail : 0);
         }
     }
 
     /// <inheritdoc/>
     protected override void ResetDevice()
     {
-        lock (data)
+        lock (_data)
         {
             PowerOn();
         }
@@ -254,10 +254,10 @@ public sealed class DmaEngineDevice : VfioDevice
     /// <inheritdoc/>
     protected override void OnError()
     {
-        lock (data)
+        lock (_data)
         {
             EnableDma(false);
-            saving = false;
+            _saving = false;
         }
     }
 
@@ -332,14 +332,14 @@ public sealed class DmaEngineDevice : VfioDevice
     /// <inheritdoc/>
     protected override void Dispose(bool disposing)
     {
-        lock (data)
+        lock (_data)
         {
-            stopping = true;
-            dmaEnabled = false;
-            dmaGate.Set();
+            _stopping = true;
+            _dmaEnabled = false;
+            _dmaGate.Set();
         }
-        worker?.Join();
-        dmaGate.Dispose();
+        _worker?.Join();
+        _dmaGate.Dispose();
     }
 
     private static VfioMigrationFlags FlagsOf(DmaEngineOptions options)
@@ -375,25 +375,25 @@ public sealed class DmaEngineDevice : VfioDevice
     }
 
     private ulong PendingInitialBytes()
-        => (headerPending ? (ulong)DmaEngineStateFormat.HeaderRecordSize : 0)
-           + (ulong)pendingInitialCount * (ulong)ChunkRecordSize;
+        => (_headerPending ? (ulong)DmaEngineStateFormat.HeaderRecordSize : 0)
+           + (ulong)_pendingInitialCount * (ulong)ChunkRecordSize;
 
     private void PowerOn()
     {
-        Span<ulong> words = MemoryMarshal.Cast<byte, ulong>(state.AsSpan());
-        ulong seed = options.Seed * 0x100000001B3UL;
+        Span<ulong> words = MemoryMarshal.Cast<byte, ulong>(_state.AsSpan());
+        ulong seed = _options.Seed * 0x100000001B3UL;
         for (int i = 0; i < words.Length; i++)
         {
             words[i] = Mix(seed + (ulong)i);
         }
-        registers = new DmaEngineRegisters(0, options.Seed, 0, 0);
-        saving = false;
+        _registers = new DmaEngineRegisters(0, _options.Seed, 0, 0);
+        _saving = false;
         EnableDma(true);
     }
 
     private void SetDma(bool enabled)
     {
-        lock (data)
+        lock (_data)
         {
             EnableDma(enabled);
         }
@@ -403,70 +403,70 @@ public sealed class DmaEngineDevice : VfioDevice
     // returns with false no operation is in progress and none will start.
     private void EnableDma(bool enabled)
     {
-        dmaEnabled = enabled;
-        if (stopping)
+        _dmaEnabled = enabled;
+        if (_stopping)
         {
             return;
         }
         if (enabled)
         {
-            dmaGate.Set();
+            _dmaGate.Set();
         }
         else
         {
-            dmaGate.Reset();
+            _dmaGate.Reset();
         }
     }
 
     private IVfioSavingSource StartSaving()
     {
-        lock (data)
+        lock (_data)
         {
-            saving = true;
-            headerPending = true;
-            tailPending = true;
-            Array.Fill(pendingInitial, true);
-            Array.Clear(dirty);
-            pendingInitialCount = chunkCount;
-            dirtyCount = 0;
-            initialCursor = 0;
-            dirtyCursor = 0;
-            return savingSource;
+            _saving = true;
+            _headerPending = true;
+            _tailPending = true;
+            Array.Fill(_pendingInitial, true);
+            Array.Clear(_dirty);
+            _pendingInitialCount = _chunkCount;
+            _dirtyCount = 0;
+            _initialCursor = 0;
+            _dirtyCursor = 0;
+            return _savingSource;
         }
     }
 
     private void EndSaving()
     {
-        lock (data)
+        lock (_data)
         {
-            saving = false;
+            _saving = false;
         }
     }
 
     // One DMA operation; called with the data lock held and DMA enabled.
     private void DoOperation()
     {
-        ulong generator = registers.GeneratorState;
+        ulong generator = _registers.GeneratorState;
         ulong where = NextRandom(ref generator);
         ulong value = NextRandom(ref generator);
-        int block = options.DmaBlockSize;
-        int chunk = (int)(where % (ulong)chunkCount);
+        int block = _options.DmaBlockSize;
+        int chunk = (int)(where % (ulong)_chunkCount);
         int offset = chunk * ChunkSize + (int)((where >> 32) % (ulong)(ChunkSize / block)) * block;
-        ulong gpa = windowStart + value % (windowLength / (ulong)block) * (ulong)block;
+        ulong gpa = _windowStart + value % (_windowLength / (ulong)block) * (ulong)block;
 
-        Span<ulong> words = MemoryMarshal.Cast<byte, ulong>(state.AsSpan(offset, block));
+        Span<ulong> words = MemoryMarshal.Cast<byte, ulong>(_state.AsSpan(offset, block));
         for (int i = 0; i < words.Length; i++)
         {
-            words[i] = (words[i] ^ value) * 0x100000001B3UL + (ulong)i + registers.OperationCount;
+            words[i] = (words[i] ^ value) * 0x100000001B3UL + (ulong)i + _registers.OperationCount;
         }
-        guestMemory.Write(gpa, MemoryMarshal.AsBytes(words));
+        _guestMemory.Write(gpa, MemoryMarshal.AsBytes(words));
         RecordDmaWrite(gpa, (ulong)block);
-        registers = new DmaEngineRegisters(registers.OperationCount + 1, generator, gpa, (ulong)chunk);
+        _registers = new DmaEngineRegisters(_registers.OperationCount + 1, generator, gpa, (ulong)chunk);
 
-        if (saving && !pendingInitial[chunk] && !dirty[chunk])
+        if (_saving && !_pendingInitial[chunk] && !_dirty[chunk])
         {
-            dirty[chunk] = true;
-            dirtyCount++;
+            _dirty[chunk] = true;
+            _dirtyCount++;
         }
     }
 
@@ -476,35 +476,35 @@ public sealed class DmaEngineDevice : VfioDevice
         {
             while (true)
             {
-                dmaGate.Wait();
-                lock (data)
+                _dmaGate.Wait();
+                lock (_data)
                 {
-                    if (stopping)
+                    if (_stopping)
                     {
                         return;
                     }
-                    for (int i = 0; i < options.WorkerBurst && dmaEnabled; i++)
+                    for (int i = 0; i < _options.WorkerBurst && _dmaEnabled; i++)
                     {
                         DoOperation();
                     }
                 }
-                Thread.Sleep(options.WorkerPause);
+                Thread.Sleep(_options.WorkerPause);
             }
         }
         catch (Exception error)
         {
-            lock (data)
+            lock (_data)
             {
-                workerError = error;
+                _workerError = error;
             }
         }
     }
 
     private void ThrowIfStopCopyFails()
     {
-        if (options.FailStopCopy)
+        if (_options.FailStopCopy)
         {
-            throw new VfioMigrationException(Errno.EIO, $"{options.Name}: injected failure entering STOP_COPY");
+            throw new VfioMigrationException(Errno.EIO, $"{_options.Name}: injected failure entering STOP_COPY");
         }
     }
 
@@ -512,10 +512,10 @@ public sealed class DmaEngineDevice : VfioDevice
     {
         // First pass: validate everything, so a bad stream changes nothing.
         DmaEngineRegisters loaded = Parse(input, apply: false);
-        lock (data)
+        lock (_data)
         {
             Parse(input, apply: true);
-            registers = loaded;
+            _registers = loaded;
         }
 
         // Taken before the arc completes, so before the device can run DMA again.
@@ -527,7 +527,7 @@ public sealed class DmaEngineDevice : VfioDevice
         bool header = false;
         bool haveRegisters = false;
         bool end = false;
-        var seen = new bool[chunkCount];
+        var seen = new bool[_chunkCount];
         int seenCount = 0;
         DmaEngineRegisters loaded = default;
         int position = 0;
@@ -553,14 +553,14 @@ public sealed class DmaEngineDevice : VfioDevice
                     uint chunkSize = BitConverter.ToUInt32(payload[12..]);
                     ulong stateSize = BitConverter.ToUInt64(payload[16..]);
                     if (magic != DmaEngineStateFormat.Magic || version != DmaEngineStateFormat.Version
-                        || chunkSize != ChunkSize || stateSize != (ulong)state.Length)
+                        || chunkSize != ChunkSize || stateSize != (ulong)_state.Length)
                     {
-                        throw Invalid($"header for version {version}, {chunkSize}-byte chunks, {stateSize}-byte state; this device has {state.Length}");
+                        throw Invalid($"header for version {version}, {chunkSize}-byte chunks, {stateSize}-byte state; this device has {_state.Length}");
                     }
                     header = true;
                     break;
                 case DmaEngineStateFormat.RecordType.Chunk:
-                    if (!header || haveRegisters || index >= (uint)chunkCount || payload.Length != ChunkSize)
+                    if (!header || haveRegisters || index >= (uint)_chunkCount || payload.Length != ChunkSize)
                     {
                         throw Invalid($"bad chunk record {index} at offset {position}");
                     }
@@ -571,7 +571,7 @@ public sealed class DmaEngineDevice : VfioDevice
                     }
                     if (apply)
                     {
-                        payload.CopyTo(state.AsSpan((int)index * ChunkSize, ChunkSize));
+                        payload.CopyTo(_state.AsSpan((int)index * ChunkSize, ChunkSize));
                     }
                     break;
                 case DmaEngineStateFormat.RecordType.Registers:
@@ -594,9 +594,9 @@ public sealed class DmaEngineDevice : VfioDevice
             }
             position += DmaEngineStateFormat.RecordHeaderSize + payload.Length;
         }
-        if (!end || seenCount != chunkCount)
+        if (!end || seenCount != _chunkCount)
         {
-            throw Invalid($"incomplete state: {seenCount} of {chunkCount} chunks, {(end ? "with" : "without")} end marker");
+            throw Invalid($"incomplete state: {seenCount} of {_chunkCount} chunks, {(end ? "with" : "without")} end marker");
         }
         return loaded;
     }

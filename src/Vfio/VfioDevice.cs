@@ -21,15 +21,15 @@ public abstract class VfioDevice : IDisposable
     /// <summary>Smallest dirty-tracking and report page size.</summary>
     public const ulong MinDmaPageSize = 4096;
 
-    private readonly object stateLock = new();
-    private readonly object logLock = new();
-    private readonly VfioMigrationFlags flags;
-    private readonly string name;
-    private VfioDeviceState state = VfioDeviceState.Running;
-    private VfioSavingSession? saving;
-    private VfioResumingSession? resuming;
-    private VfioDmaDirtyLog? dirtyLog;
-    private bool disposed;
+    private readonly object _stateLock = new();
+    private readonly object _logLock = new();
+    private readonly VfioMigrationFlags _flags;
+    private readonly string _name;
+    private VfioDeviceState _state = VfioDeviceState.Running;
+    private VfioSavingSession? _saving;
+    private VfioResumingSession? _resuming;
+    private VfioDmaDirtyLog? _dirtyLog;
+    private bool _disposed;
 
     /// <summary>Creates the device in RUNNING.</summary>
     /// <param name="flags">Migration capabilities; must include <see cref="VfioMigrationFlags.StopCopy"/>.</param>
@@ -42,25 +42,25 @@ public abstract class VfioDevice : IDisposable
             throw new ArgumentException($"Migration flags {flags} must be STOP_COPY, optionally with P2P and/or PRE_COPY", nameof(flags));
         }
         ArgumentNullException.ThrowIfNull(name);
-        this.flags = flags;
-        this.name = name;
+        _flags = flags;
+        _name = name;
     }
 
     /// <summary>The device's name.</summary>
-    public string Name => name;
+    public string Name => _name;
 
     /// <summary>Whether the device implements DMA dirty logging; when false the logging calls fail with ENOTTY.</summary>
     protected virtual bool SupportsDmaLogging => true;
 
     /// <summary>The migration capabilities (GET VFIO_DEVICE_FEATURE_MIGRATION).</summary>
-    public VfioMigrationFlags QueryFlags() => flags;
+    public VfioMigrationFlags QueryFlags() => _flags;
 
     /// <summary>The current migration state (GET VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE).</summary>
     public VfioDeviceState GetState()
     {
-        lock (stateLock)
+        lock (_stateLock)
         {
-            return state;
+            return _state;
         }
     }
 
@@ -76,14 +76,14 @@ public abstract class VfioDevice : IDisposable
     /// </exception>
     public FileDescriptorHandle? SetState(VfioDeviceState requested)
     {
-        lock (stateLock)
+        lock (_stateLock)
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
-            if (requested == state)
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (requested == _state)
             {
                 return null;
             }
-            IReadOnlyList<VfioDeviceState> path = VfioMigrationFsm.Path(flags, state, requested);
+            IReadOnlyList<VfioDeviceState> path = VfioMigrationFsm.Path(_flags, _state, requested);
             FileDescriptorHandle? dataFd = null;
             foreach (VfioDeviceState next in path)
             {
@@ -92,24 +92,24 @@ public abstract class VfioDevice : IDisposable
                     // A data fd from an arc that is not the last one: the kernel drivers refuse this.
                     dataFd.Dispose();
                     EnterError();
-                    throw new VfioMigrationException(Errno.EINVAL, $"{name}: arc {state} -> {next} follows an arc that opened a data session");
+                    throw new VfioMigrationException(Errno.EINVAL, $"{_name}: arc {_state} -> {next} follows an arc that opened a data session");
                 }
                 try
                 {
-                    dataFd = PerformArc(state, next);
+                    dataFd = PerformArc(_state, next);
                 }
                 catch (Exception error)
                 {
-                    VfioDeviceState from = state;
+                    VfioDeviceState from = _state;
                     EnterError();
                     throw error switch
                     {
                         VfioMigrationException migration => migration,
-                        NativeCallException native => new VfioMigrationException(native.Errno, $"{name}: arc {from} -> {next} failed", native),
-                        _ => new VfioMigrationException(Errno.EIO, $"{name}: arc {from} -> {next} failed: {error.Message}", error),
+                        NativeCallException native => new VfioMigrationException(native.Errno, $"{_name}: arc {from} -> {next} failed", native),
+                        _ => new VfioMigrationException(Errno.EIO, $"{_name}: arc {from} -> {next} failed: {error.Message}", error),
                     };
                 }
-                state = next;
+                _state = next;
             }
             return dataFd;
         }
@@ -126,9 +126,9 @@ public abstract class VfioDevice : IDisposable
     {
         ArgumentNullException.ThrowIfNull(dataFd);
         VfioSavingSession? session;
-        lock (stateLock)
+        lock (_stateLock)
         {
-            session = saving;
+            session = _saving;
         }
         return session is not null && session.Owns(dataFd) ? session.Read(dataFd, buffer) : dataFd.Read(buffer);
     }
@@ -136,9 +136,9 @@ public abstract class VfioDevice : IDisposable
     /// <summary>The length of the data the stop-copy phase will produce (GET VFIO_DEVICE_FEATURE_MIG_DATA_SIZE).</summary>
     public ulong StopCopySize()
     {
-        lock (stateLock)
+        lock (_stateLock)
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
+            ObjectDisposedException.ThrowIf(_disposed, this);
             return GetStopCopySize();
         }
     }
@@ -150,20 +150,20 @@ public abstract class VfioDevice : IDisposable
     /// <exception cref="VfioMigrationException">EINVAL outside PRE_COPY and PRE_COPY_P2P.</exception>
     public (ulong InitialBytes, ulong DirtyBytes) PrecopyInfo()
     {
-        lock (stateLock)
+        lock (_stateLock)
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
-            if (state is not (VfioDeviceState.PreCopy or VfioDeviceState.PreCopyP2P) || saving is null)
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_state is not (VfioDeviceState.PreCopy or VfioDeviceState.PreCopyP2P) || _saving is null)
             {
-                throw new VfioMigrationException(Errno.EINVAL, $"{name}: PRECOPY_INFO in {state}");
+                throw new VfioMigrationException(Errno.EINVAL, $"{_name}: PRECOPY_INFO in {_state}");
             }
             try
             {
-                return saving.PrecopyInfo();
+                return _saving.PrecopyInfo();
             }
             catch (NativeCallException error)
             {
-                throw new VfioMigrationException(error.Errno, $"{name}: PRECOPY_INFO failed", error);
+                throw new VfioMigrationException(error.Errno, $"{_name}: PRECOPY_INFO failed", error);
             }
         }
     }
@@ -171,12 +171,12 @@ public abstract class VfioDevice : IDisposable
     /// <summary>VFIO_DEVICE_RESET: closes the data sessions, resets the device and returns it to RUNNING (also from ERROR).</summary>
     public void Reset()
     {
-        lock (stateLock)
+        lock (_stateLock)
         {
-            ObjectDisposedException.ThrowIf(disposed, this);
+            ObjectDisposedException.ThrowIf(_disposed, this);
             CloseSessions();
             ResetDevice();
-            state = VfioDeviceState.Running;
+            _state = VfioDeviceState.Running;
         }
     }
 
@@ -196,25 +196,25 @@ public abstract class VfioDevice : IDisposable
         RequireDmaLogging();
         if (ranges.Count == 0)
         {
-            throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA_LOGGING_START without ranges");
+            throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA_LOGGING_START without ranges");
         }
         if (ranges.Count > MaxDmaLoggingRanges)
         {
-            throw new VfioMigrationException(Errno.E2BIG, $"{name}: DMA_LOGGING_START with {ranges.Count} ranges");
+            throw new VfioMigrationException(Errno.E2BIG, $"{_name}: DMA_LOGGING_START with {ranges.Count} ranges");
         }
         if (!BitOperations.IsPow2(pageSize))
         {
-            throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA logging page size {pageSize} is not a power of two");
+            throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA logging page size {pageSize} is not a power of two");
         }
         foreach (VfioDmaRange range in ranges)
         {
             if (range.Iova % pageSize != 0 || range.Length % pageSize != 0 || range.Length == 0)
             {
-                throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA logging range {range} is not aligned to {pageSize}");
+                throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA logging range {range} is not aligned to {pageSize}");
             }
             if (range.Iova + range.Length < range.Iova)
             {
-                throw new VfioMigrationException(Errno.EOVERFLOW, $"{name}: DMA logging range {range} overflows");
+                throw new VfioMigrationException(Errno.EOVERFLOW, $"{_name}: DMA logging range {range} overflows");
             }
         }
         VfioDmaRange[] sorted = ranges.OrderBy(r => r.Iova).ToArray();
@@ -222,17 +222,17 @@ public abstract class VfioDevice : IDisposable
         {
             if (sorted[i].Iova < sorted[i - 1].Iova + sorted[i - 1].Length)
             {
-                throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA logging ranges {sorted[i - 1]} and {sorted[i]} overlap");
+                throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA logging ranges {sorted[i - 1]} and {sorted[i]} overlap");
             }
         }
         ulong trackingPageSize = Math.Max(pageSize, MinDmaPageSize);
-        lock (logLock)
+        lock (_logLock)
         {
-            if (dirtyLog is not null)
+            if (_dirtyLog is not null)
             {
-                throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA logging already started");
+                throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA logging already started");
             }
-            dirtyLog = new VfioDmaDirtyLog(sorted, trackingPageSize);
+            _dirtyLog = new VfioDmaDirtyLog(sorted, trackingPageSize);
         }
         return trackingPageSize;
     }
@@ -242,9 +242,9 @@ public abstract class VfioDevice : IDisposable
     public void DmaLoggingStop()
     {
         RequireDmaLogging();
-        lock (logLock)
+        lock (_logLock)
         {
-            dirtyLog = null;
+            _dirtyLog = null;
         }
     }
 
@@ -262,32 +262,32 @@ public abstract class VfioDevice : IDisposable
         RequireDmaLogging();
         if (pageSize < MinDmaPageSize || !BitOperations.IsPow2(pageSize))
         {
-            throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA logging report page size {pageSize}");
+            throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA logging report page size {pageSize}");
         }
         if (iova + length < iova)
         {
-            throw new VfioMigrationException(Errno.EOVERFLOW, $"{name}: DMA logging report 0x{iova:X}+0x{length:X} overflows");
+            throw new VfioMigrationException(Errno.EOVERFLOW, $"{_name}: DMA logging report 0x{iova:X}+0x{length:X} overflows");
         }
-        lock (logLock)
+        lock (_logLock)
         {
-            if (dirtyLog is null)
+            if (_dirtyLog is null)
             {
-                throw new VfioMigrationException(Errno.EINVAL, $"{name}: DMA logging report without DMA_LOGGING_START");
+                throw new VfioMigrationException(Errno.EINVAL, $"{_name}: DMA logging report without DMA_LOGGING_START");
             }
-            return dirtyLog.ReadAndClear(iova, length, pageSize);
+            return _dirtyLog.ReadAndClear(iova, length, pageSize);
         }
     }
 
     /// <summary>Stops the device's activity and closes its data sessions. Later calls do nothing.</summary>
     public void Dispose()
     {
-        lock (stateLock)
+        lock (_stateLock)
         {
-            if (disposed)
+            if (_disposed)
             {
                 return;
             }
-            disposed = true;
+            _disposed = true;
             CloseSessions();
         }
         Dispose(true);
@@ -302,9 +302,9 @@ public abstract class VfioDevice : IDisposable
     /// <summary>Logs a device DMA write into guest memory for dirty logging (a no-op while logging is off).</summary>
     protected void RecordDmaWrite(ulong iova, ulong length)
     {
-        lock (logLock)
+        lock (_logLock)
         {
-            dirtyLog?.MarkDirty(iova, length);
+            _dirtyLog?.MarkDirty(iova, length);
         }
     }
 
@@ -431,36 +431,36 @@ public abstract class VfioDevice : IDisposable
                 return null;
             case (VfioDeviceState.Stop, VfioDeviceState.Resuming):
                 StopToResuming();
-                resuming = new VfioResumingSession(name);
-                return resuming.OpenDataFd();
+                _resuming = new VfioResumingSession(_name);
+                return _resuming.OpenDataFd();
             case (VfioDeviceState.Resuming, VfioDeviceState.Stop):
                 LoadResumingData();
                 return null;
             default:
-                throw new InvalidOperationException($"{name}: no arc {from} -> {to}");
+                throw new InvalidOperationException($"{_name}: no arc {from} -> {to}");
         }
     }
 
     private FileDescriptorHandle OpenSaving(IVfioSavingSource source, bool stopCopy)
     {
         CloseSessions();
-        saving = new VfioSavingSession(source, stopCopy, name);
-        return saving.OpenDataFd();
+        _saving = new VfioSavingSession(source, stopCopy, _name);
+        return _saving.OpenDataFd();
     }
 
     private VfioSavingSession RequireSaving()
-        => saving ?? throw new InvalidOperationException($"{name}: no saving session in {state}");
+        => _saving ?? throw new InvalidOperationException($"{_name}: no saving session in {_state}");
 
     private void LoadResumingData()
     {
-        VfioResumingSession session = resuming ?? throw new InvalidOperationException($"{name}: no resuming session");
-        resuming = null;
+        VfioResumingSession session = _resuming ?? throw new InvalidOperationException($"{_name}: no resuming session");
+        _resuming = null;
         using (session)
         {
             long length = session.Length;
             if (length > int.MaxValue)
             {
-                throw new VfioMigrationException(Errno.EFBIG, $"{name}: {length} bytes of resuming data");
+                throw new VfioMigrationException(Errno.EFBIG, $"{_name}: {length} bytes of resuming data");
             }
             using MemoryMapping? mapping = session.MapData();
             ResumingToStop(mapping is null ? ReadOnlySpan<byte>.Empty : mapping.GetSpan(0, (int)length));
@@ -469,30 +469,30 @@ public abstract class VfioDevice : IDisposable
 
     private void EnterError()
     {
-        state = VfioDeviceState.Error;
+        _state = VfioDeviceState.Error;
         CloseSessions();
         OnError();
     }
 
     private void CloseSessions()
     {
-        VfioSavingSession? oldSaving = saving;
-        VfioResumingSession? oldResuming = resuming;
-        saving = null;
-        resuming = null;
+        VfioSavingSession? oldSaving = _saving;
+        VfioResumingSession? oldResuming = _resuming;
+        _saving = null;
+        _resuming = null;
         oldSaving?.Dispose();
         oldResuming?.Dispose();
     }
 
     private void RequireDmaLogging()
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (!SupportsDmaLogging)
         {
-            throw new VfioMigrationException(Errno.ENOTTY, $"{name}: no DMA dirty logging");
+            throw new VfioMigrationException(Errno.ENOTTY, $"{_name}: no DMA dirty logging");
         }
     }
 
     private VfioMigrationException Unsupported(string arc)
-        => new(Errno.EOPNOTSUPP, $"{name}: arc {arc} is not implemented");
+        => new(Errno.EOPNOTSUPP, $"{_name}: arc {arc} is not implemented");
 }

@@ -9,15 +9,15 @@ namespace MiniVmm.Vfio;
 /// </summary>
 internal sealed class VfioDmaDirtyLog
 {
-    private readonly VfioDmaRange[] ranges;
-    private readonly ulong[][] bitmaps;
+    private readonly VfioDmaRange[] _ranges;
+    private readonly ulong[][] _bitmaps;
 
     /// <summary>Creates an all-clean log; the ranges must already be validated (aligned, disjoint).</summary>
     public VfioDmaDirtyLog(IEnumerable<VfioDmaRange> ranges, ulong pageSize)
     {
         PageSize = pageSize;
-        this.ranges = ranges.OrderBy(r => r.Iova).ToArray();
-        bitmaps = this.ranges.Select(r => new ulong[checked((int)((r.Length / pageSize + 63) / 64))]).ToArray();
+        _ranges = ranges.OrderBy(r => r.Iova).ToArray();
+        _bitmaps = _ranges.Select(r => new ulong[checked((int)((r.Length / pageSize + 63) / 64))]).ToArray();
     }
 
     /// <summary>The tracking granularity in bytes.</summary>
@@ -31,9 +31,9 @@ internal sealed class VfioDmaDirtyLog
             return;
         }
         ulong last = iova + (length - 1);
-        for (int i = 0; i < ranges.Length; i++)
+        for (int i = 0; i < _ranges.Length; i++)
         {
-            VfioDmaRange range = ranges[i];
+            VfioDmaRange range = _ranges[i];
             ulong rangeLast = range.Iova + (range.Length - 1);
             if (last < range.Iova || iova > rangeLast)
             {
@@ -43,7 +43,7 @@ internal sealed class VfioDmaDirtyLog
             ulong end = (Math.Min(last, rangeLast) - range.Iova) / PageSize;
             for (ulong page = first; page <= end; page++)
             {
-                bitmaps[i][page / 64] |= 1UL << (int)(page % 64);
+                _bitmaps[i][page / 64] |= 1UL << (int)(page % 64);
             }
         }
     }
@@ -62,15 +62,15 @@ internal sealed class VfioDmaDirtyLog
             return report;
         }
         ulong last = iova + (length - 1);
-        for (int i = 0; i < ranges.Length; i++)
+        for (int i = 0; i < _ranges.Length; i++)
         {
-            VfioDmaRange range = ranges[i];
+            VfioDmaRange range = _ranges[i];
             ulong rangeLast = range.Iova + (range.Length - 1);
             if (last < range.Iova || iova > rangeLast)
             {
                 continue;
             }
-            ulong[] bitmap = bitmaps[i];
+            ulong[] bitmap = _bitmaps[i];
             ulong firstPage = (Math.Max(iova, range.Iova) - range.Iova) / PageSize;
             ulong lastPage = (Math.Min(last, rangeLast) - range.Iova) / PageSize;
             for (ulong word = firstPage / 64; word <= lastPage / 64; word++)

@@ -7,7 +7,7 @@ namespace MiniVmm.Vfio;
 /// driver takes next on the way from one state to a requested one, for a given set of
 /// migration flags. States a flag set does not support are skipped over exactly as the kernel
 /// does; the blocked arcs STOP_COPY→PRE_COPY and STOP_COPY→PRE_COPY_P2P return EINVAL instead
-/// of looping (the patched kernel behaviour, spec A.3).
+/// of looping (as a proposed kernel fix does; see <c>docs/vfio.md</c>).
 /// </summary>
 public static class VfioMigrationFsm
 {

@@ -9,27 +9,27 @@ namespace MiniVmm.Vfio;
 /// </summary>
 internal sealed class VfioResumingSession : IDisposable
 {
-    private readonly FileDescriptorHandle file;
+    private readonly FileDescriptorHandle _file;
 
     /// <summary>Creates the empty memfd.</summary>
     public VfioResumingSession(string name)
     {
-        file = Memfd.Create($"{name} resuming");
+        _file = Memfd.Create($"{name} resuming");
     }
 
     /// <summary>A new descriptor for the memfd: the data fd handed to the user, who owns it.</summary>
-    public FileDescriptorHandle OpenDataFd() => file.Duplicate();
+    public FileDescriptorHandle OpenDataFd() => _file.Duplicate();
 
     /// <summary>How many bytes the user has written (the memfd's size).</summary>
-    public long Length => file.Size;
+    public long Length => _file.Size;
 
     /// <summary>Maps what was written, read-only; null when nothing was.</summary>
     public MemoryMapping? MapData()
     {
         long length = Length;
-        return length == 0 ? null : MemoryMapping.Map(file, 0, length, MemoryProtection.Read, MappingFlags.Shared);
+        return length == 0 ? null : MemoryMapping.Map(_file, 0, length, MemoryProtection.Read, MappingFlags.Shared);
     }
 
     /// <summary>Releases the device's descriptor.</summary>
-    public void Dispose() => file.Dispose();
+    public void Dispose() => _file.Dispose();
 }

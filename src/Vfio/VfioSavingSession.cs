@@ -25,22 +25,22 @@ internal sealed class VfioSavingSession : IDisposable
     // Safety net for the reader's wait; normally the producer's signals wake it.
     private static readonly TimeSpan ReaderRecheck = TimeSpan.FromMilliseconds(20);
 
-    private readonly object sync = new();
-    private readonly IVfioSavingSource source;
-    private readonly FileDescriptorHandle readEnd;
-    private readonly FileDescriptorHandle writeEnd;
-    private readonly Thread producer;
-    private FileDescriptorHandle? userEnd;
-    private bool stopCopy;
-    private bool busy;        // bytes are produced or being produced that are not in the pipe yet
-    private bool cancelled;
-    private bool disposed;
-    private Exception? failure;
-    private ulong producedInitial;
-    private ulong producedOther;
-    private ulong written;
-    private ulong readThroughSession;
-    private ulong dirtyAllowance;   // dirty bytes the producer may still produce in precopy
+    private readonly object _sync = new();
+    private readonly IVfioSavingSource _source;
+    private readonly FileDescriptorHandle _readEnd;
+    private readonly FileDescriptorHandle _writeEnd;
+    private readonly Thread _producer;
+    private FileDescriptorHandle? _userEnd;
+    private bool _stopCopy;
+    private bool _busy;        // bytes are produced or being produced that are not in the pipe yet
+    private bool _cancelled;
+    private bool _disposed;
+    private Exception? _failure;
+    private ulong _producedInitial;
+    private ulong _producedOther;
+    private ulong _written;
+    private ulong _readThroughSession;
+    private ulong _dirtyAllowance;   // dirty bytes the producer may still produce in precopy
 
     /// <summary>Opens the session and starts producing.</summary>
     /// <param name="source">The device's data.</param>
@@ -48,36 +48,36 @@ internal sealed class VfioSavingSession : IDisposable
     /// <param name="name">Names the producer thread.</param>
     public VfioSavingSession(IVfioSavingSource source, bool stopCopy, string name)
     {
-        this.source = source;
-        this.stopCopy = stopCopy;
+        _source = source;
+        _stopCopy = stopCopy;
         PipeEnds pipe = Pipe.Create();
-        readEnd = pipe.Read;
-        writeEnd = pipe.Write;
-        busy = true;
-        producer = new Thread(Produce) { IsBackground = true, Name = $"{name} saving" };
-        producer.Start();
+        _readEnd = pipe.Read;
+        _writeEnd = pipe.Write;
+        _busy = true;
+        _producer = new Thread(Produce) { IsBackground = true, Name = $"{name} saving" };
+        _producer.Start();
     }
 
     /// <summary>A new descriptor for the read end: the data fd handed to the user, who owns it.</summary>
     public FileDescriptorHandle OpenDataFd()
     {
-        FileDescriptorHandle fd = readEnd.Duplicate();
-        userEnd = fd;
+        FileDescriptorHandle fd = _readEnd.Duplicate();
+        _userEnd = fd;
         return fd;
     }
 
     /// <summary>Whether <paramref name="fd"/> is the data fd this session handed out.</summary>
     public bool Owns(FileDescriptorHandle fd)
-        => ReferenceEquals(fd, userEnd) || (userEnd is { IsClosed: false } && !fd.IsClosed && fd.Number == userEnd.Number);
+        => ReferenceEquals(fd, _userEnd) || (_userEnd is { IsClosed: false } && !fd.IsClosed && fd.Number == _userEnd.Number);
 
     /// <summary>Switches the session to stop-copy: the producer finishes the state, then closes the pipe.</summary>
     public void EnterStopCopy()
     {
-        lock (sync)
+        lock (_sync)
         {
-            stopCopy = true;
-            busy = true;
-            Monitor.PulseAll(sync);
+            _stopCopy = true;
+            _busy = true;
+            Monitor.PulseAll(_sync);
         }
     }
 
@@ -92,26 +92,26 @@ internal sealed class VfioSavingSession : IDisposable
         {
             return 0;
         }
-        lock (sync)
+        lock (_sync)
         {
-            while (!stopCopy && !cancelled)
+            while (!_stopCopy && !_cancelled)
             {
                 ThrowIfFailed();
-                if (Pipe.QueuedBytes(readEnd) > 0)
+                if (Pipe.QueuedBytes(_readEnd) > 0)
                 {
                     break;
                 }
-                if (!busy)
+                if (!_busy)
                 {
                     throw new NativeCallException("read", Errno.ENOMSG, $"fd {fd.Number}: no precopy data for now");
                 }
-                Monitor.Wait(sync, ReaderRecheck);
+                Monitor.Wait(_sync, ReaderRecheck);
             }
         }
         int count = fd.Read(buffer);
-        lock (sync)
+        lock (_sync)
         {
-            readThroughSession += (ulong)count;
+            _readThroughSession += (ulong)count;
             if (count == 0)
             {
                 ThrowIfFailed();
@@ -126,23 +126,23 @@ internal sealed class VfioSavingSession : IDisposable
     /// </summary>
     public (ulong InitialBytes, ulong DirtyBytes) PrecopyInfo()
     {
-        lock (sync)
+        lock (_sync)
         {
             ThrowIfFailed();
             // Reads through Read are counted exactly; plain read(2) is inferred from what left the pipe,
             // which misses at most the part of one slice that is still being written.
-            ulong queued = (ulong)Pipe.QueuedBytes(readEnd);
-            ulong consumed = Math.Max(readThroughSession, written > queued ? written - queued : 0);
-            ulong initial = source.PendingInitialBytes
-                + (producedInitial > consumed ? producedInitial - consumed : 0);
-            ulong consumedOther = consumed > producedInitial ? consumed - producedInitial : 0;
-            ulong dirty = source.PendingDirtyBytes
-                + (producedOther > consumedOther ? producedOther - consumedOther : 0);
-            dirtyAllowance = source.PendingDirtyBytes;
-            if (!busy && !stopCopy && source.PendingInitialBytes + dirtyAllowance > 0)
+            ulong queued = (ulong)Pipe.QueuedBytes(_readEnd);
+            ulong consumed = Math.Max(_readThroughSession, _written > queued ? _written - queued : 0);
+            ulong initial = _source.PendingInitialBytes
+                + (_producedInitial > consumed ? _producedInitial - consumed : 0);
+            ulong consumedOther = consumed > _producedInitial ? consumed - _producedInitial : 0;
+            ulong dirty = _source.PendingDirtyBytes
+                + (_producedOther > consumedOther ? _producedOther - consumedOther : 0);
+            _dirtyAllowance = _source.PendingDirtyBytes;
+            if (!_busy && !_stopCopy && _source.PendingInitialBytes + _dirtyAllowance > 0)
             {
-                busy = true;
-                Monitor.PulseAll(sync);
+                _busy = true;
+                Monitor.PulseAll(_sync);
             }
             return (initial, dirty);
         }
@@ -151,49 +151,49 @@ internal sealed class VfioSavingSession : IDisposable
     /// <summary>Ends the session: stops the producer, drains and closes the pipe (the data fd then reads EOF).</summary>
     public void Dispose()
     {
-        lock (sync)
+        lock (_sync)
         {
-            if (disposed)
+            if (_disposed)
             {
                 return;
             }
-            disposed = true;
-            cancelled = true;
-            Monitor.PulseAll(sync);
+            _disposed = true;
+            _cancelled = true;
+            Monitor.PulseAll(_sync);
         }
         // The producer may be blocked writing into a full pipe: drain it until the producer is gone.
         byte[]? scratch = null;
-        while (!producer.Join(0))
+        while (!_producer.Join(0))
         {
             if (!DrainQueued(ref scratch))
             {
-                producer.Join(1);
+                _producer.Join(1);
             }
         }
         while (DrainQueued(ref scratch))
         {
         }
-        writeEnd.Dispose();
-        readEnd.Dispose();
+        _writeEnd.Dispose();
+        _readEnd.Dispose();
     }
 
     private bool DrainQueued(ref byte[]? scratch)
     {
-        int queued = Pipe.QueuedBytes(readEnd);
+        int queued = Pipe.QueuedBytes(_readEnd);
         if (queued <= 0)
         {
             return false;
         }
         scratch ??= new byte[DrainBufferSize];
-        readEnd.Read(scratch.AsSpan(0, Math.Min(queued, scratch.Length)));
+        _readEnd.Read(scratch.AsSpan(0, Math.Min(queued, scratch.Length)));
         return true;
     }
 
     private void ThrowIfFailed()
     {
-        if (failure is not null)
+        if (_failure is not null)
         {
-            throw new NativeCallException("read", Errno.EIO, $"saving data producer failed: {failure.Message}");
+            throw new NativeCallException("read", Errno.EIO, $"saving data producer failed: {_failure.Message}");
         }
     }
 
@@ -204,55 +204,55 @@ internal sealed class VfioSavingSession : IDisposable
         {
             while (true)
             {
-                lock (sync)
+                lock (_sync)
                 {
                     while (true)
                     {
-                        if (cancelled)
+                        if (_cancelled)
                         {
                             return;
                         }
                         buffer.ResetWrittenCount();
-                        bool mayProduce = stopCopy || dirtyAllowance > 0 || source.PendingInitialBytes > 0;
-                        VfioSavingPiece piece = mayProduce ? source.ProduceNext(buffer, stopCopy) : VfioSavingPiece.Nothing;
+                        bool mayProduce = _stopCopy || _dirtyAllowance > 0 || _source.PendingInitialBytes > 0;
+                        VfioSavingPiece piece = mayProduce ? _source.ProduceNext(buffer, _stopCopy) : VfioSavingPiece.Nothing;
                         if (piece != VfioSavingPiece.Nothing)
                         {
-                            busy = true;
+                            _busy = true;
                             ulong size = (ulong)buffer.WrittenCount;
                             if (piece == VfioSavingPiece.Initial)
                             {
-                                producedInitial += size;
+                                _producedInitial += size;
                             }
                             else
                             {
-                                producedOther += size;
-                                dirtyAllowance = dirtyAllowance > size ? dirtyAllowance - size : 0;
+                                _producedOther += size;
+                                _dirtyAllowance = _dirtyAllowance > size ? _dirtyAllowance - size : 0;
                             }
                             break;
                         }
-                        if (stopCopy)
+                        if (_stopCopy)
                         {
                             // The complete state is in the pipe: EOF for the reader.
-                            busy = false;
-                            writeEnd.Dispose();
-                            Monitor.PulseAll(sync);
+                            _busy = false;
+                            _writeEnd.Dispose();
+                            Monitor.PulseAll(_sync);
                             return;
                         }
-                        busy = false;
-                        Monitor.PulseAll(sync);
-                        Monitor.Wait(sync);
+                        _busy = false;
+                        Monitor.PulseAll(_sync);
+                        Monitor.Wait(_sync);
                     }
                 }
                 ReadOnlySpan<byte> data = buffer.WrittenSpan;
                 while (!data.IsEmpty)
                 {
-                    int count = writeEnd.Write(data[..Math.Min(data.Length, WriteSlice)]);
+                    int count = _writeEnd.Write(data[..Math.Min(data.Length, WriteSlice)]);
                     data = data[count..];
-                    lock (sync)
+                    lock (_sync)
                     {
-                        written += (ulong)count;
-                        Monitor.PulseAll(sync);
-                        if (cancelled)
+                        _written += (ulong)count;
+                        Monitor.PulseAll(_sync);
+                        if (_cancelled)
                         {
                             return;
                         }
@@ -262,12 +262,12 @@ internal sealed class VfioSavingSession : IDisposable
         }
         catch (Exception error)
         {
-            lock (sync)
+            lock (_sync)
             {
-                failure = error;
-                busy = false;
-                writeEnd.Dispose();
-                Monitor.PulseAll(sync);
+                _failure = error;
+                _busy = false;
+                _writeEnd.Dispose();
+                Monitor.PulseAll(_sync);
             }
         }
     }

@@ -3,7 +3,7 @@ namespace MiniVmm.Runstate.Tests;
 [TestFixture]
 public sealed class RunStateNamesTests
 {
-    /// <summary>The QAPI names of spec §6.1, written out independently of the production list.</summary>
+    /// <summary>The QAPI names of QEMU's <c>RunState</c> (qapi/run-state.json), written out independently of the production list.</summary>
     internal static readonly IReadOnlyDictionary<RunState, string> ExpectedNames = new Dictionary<RunState, string>
     {
         [RunState.Debug] = "debug",

@@ -3,7 +3,7 @@ namespace MiniVmm.Runstate.Tests;
 [TestFixture]
 public sealed class RunStateTransitionTableTests
 {
-    // Copied from spec §6.2 (QEMU 7.2's runstate_transitions_def). A line without "->"
+    // QEMU 7.2's runstate_transitions_def, written out by hand. A line without "->"
     // continues the row above it.
     private const string Qemu72TableText = """
         prelaunch      -> inmigrate
@@ -27,7 +27,7 @@ public sealed class RunStateTransitionTableTests
         guest-panicked -> running, finish-migrate, prelaunch
         """;
 
-    // Copied from spec §6.2: what QEMU master adds to the 7.2 table.
+    // What QEMU master's runstate_transitions_def adds to the 7.2 table.
     private const string MasterExtraText = """
         paused         -> suspended
         prelaunch      -> suspended

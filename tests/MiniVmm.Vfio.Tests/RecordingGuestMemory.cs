@@ -5,18 +5,18 @@ namespace MiniVmm.Vfio.Tests;
 /// <summary>Guest memory backed by a byte array that records every DMA write.</summary>
 internal sealed class RecordingGuestMemory(int size) : IGuestMemoryAccess
 {
-    private readonly object sync = new();
-    private readonly byte[] memory = new byte[size];
-    private readonly List<(ulong Gpa, int Length)> writes = [];
+    private readonly object _sync = new();
+    private readonly byte[] _memory = new byte[size];
+    private readonly List<(ulong Gpa, int Length)> _writes = [];
 
-    public ulong Size => (ulong)memory.Length;
+    public ulong Size => (ulong)_memory.Length;
 
     public void Write(ulong gpa, ReadOnlySpan<byte> data)
     {
-        lock (sync)
+        lock (_sync)
         {
-            data.CopyTo(memory.AsSpan(checked((int)gpa)));
-            writes.Add((gpa, data.Length));
+            data.CopyTo(_memory.AsSpan(checked((int)gpa)));
+            _writes.Add((gpa, data.Length));
         }
     }
 
@@ -24,34 +24,34 @@ internal sealed class RecordingGuestMemory(int size) : IGuestMemoryAccess
     {
         get
         {
-            lock (sync)
+            lock (_sync)
             {
-                return writes.Count;
+                return _writes.Count;
             }
         }
     }
 
     public (ulong Gpa, int Length)[] Writes()
     {
-        lock (sync)
+        lock (_sync)
         {
-            return writes.ToArray();
+            return _writes.ToArray();
         }
     }
 
     public byte[] Snapshot()
     {
-        lock (sync)
+        lock (_sync)
         {
-            return (byte[])memory.Clone();
+            return (byte[])_memory.Clone();
         }
     }
 
     public void ClearWrites()
     {
-        lock (sync)
+        lock (_sync)
         {
-            writes.Clear();
+            _writes.Clear();
         }
     }
 }

@@ -5,9 +5,10 @@ using MiniVmm.Vfio;
 namespace MiniVmm.Vfio.Tests;
 
 /// <summary>
-/// The state machine against the uAPI rules of spec A.5, for the four valid flag sets and every
-/// (current, requested) pair. The expected paths below are written out from the spec text (the
-/// per-flag-set arc lists and the uAPI's list of multi-step paths), not generated from the code.
+/// The state machine against the uAPI rules (the comment on <c>enum vfio_device_mig_state</c> in
+/// the kernel's <c>vfio.h</c>), for the four valid flag sets and every (current, requested) pair.
+/// The expected paths below are written out by hand from those rules (the per-flag-set arc lists
+/// and the uAPI's list of multi-step paths), not generated from the code.
 /// </summary>
 public class VfioMigrationFsmTests
 {
@@ -33,7 +34,7 @@ public class VfioMigrationFsmTests
         ["PRE_P2P"] = VfioDeviceState.PreCopyP2P,
     }.ToFrozenDictionary();
 
-    // Supported states per flag set (A.5, column 2).
+    // Supported states per flag set.
     private static readonly FrozenDictionary<VfioMigrationFlags, string> Supported = new Dictionary<VfioMigrationFlags, string>
     {
         [SC] = "STOP RUN SC RES",
@@ -42,7 +43,7 @@ public class VfioMigrationFsmTests
         [SC | P2P | PRE] = "STOP RUN SC RES RUN_P2P PRE PRE_P2P",
     }.ToFrozenDictionary();
 
-    // Arcs drivers must implement per flag set (A.5, column 3, and the uAPI's per-feature lists).
+    // Arcs drivers must implement per flag set (the uAPI's per-feature lists).
     private static readonly FrozenDictionary<VfioMigrationFlags, string> Arcs = new Dictionary<VfioMigrationFlags, string>
     {
         [SC] = "STOP>RUN RUN>STOP STOP>SC SC>STOP STOP>RES RES>STOP",

@@ -3,9 +3,9 @@ using MiniVmm.Migration.Control;
 namespace MiniVmm.Host.Devices;
 
 /// <summary>
-/// QEMU's VFIO migration blockers (vfio.md §B.2): a device that cannot track its DMA writes
-/// blocks migration, and so do several migratable devices when not all of them support P2P
-/// (one global blocker).
+/// QEMU's VFIO migration blockers (added in <c>vfio_migration_realize</c>; <c>docs/vfio.md</c>): a
+/// device that cannot track its DMA writes blocks migration, and so do several migratable devices
+/// when not all of them support P2P (one global blocker).
 /// </summary>
 public sealed class VfioMigrationBlockers : IDisposable
 {

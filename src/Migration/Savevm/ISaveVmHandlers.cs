@@ -11,7 +11,8 @@ namespace MiniVmm.Migration.Savevm;
 /// a handler (the core frames every body it writes).
 /// </summary>
 /// <remarks>
-/// Lock rules follow QEMU 7.2 (<c>register.h</c>, spec savevm.md §7). Source side:
+/// Lock rules follow QEMU 7.2 (<c>include/migration/register.h</c>; the table in
+/// <c>docs/architecture.md</c>). Source side:
 /// <see cref="SavePrepare"/> on the QMP thread with the big lock held;
 /// <see cref="SaveSetup"/>, <see cref="SaveLiveIterate"/> and the pending-size callbacks on the
 /// migration thread without it (a handler takes it itself where it needs it);

@@ -12,12 +12,14 @@ using MiniVmm.Runstate;
 namespace MiniVmm.Vfio.Migration;
 
 /// <summary>
-/// QEMU's VFIO migration handler set for one device (hw/vfio/migration.c, vfio.md part B),
+/// QEMU's VFIO migration handler set for one device (hw/vfio/migration.c; <c>docs/vfio.md</c>),
 /// registered as <c>&lt;id&gt;/vfio</c>, instance ANY, version 1. It drives the device through
-/// the uAPI v2 state machine with QEMU's recovery rules (§B.3), moves the device's data in
-/// START/PART/END sections and its config in a FULL section (§B.1, §B.4), follows the VM's run
-/// state with a change-state handler and, for P2P devices, a prepare handler so that every
-/// device is quiesced before any device stops or starts (§B.6), and folds the device's DMA
+/// the uAPI v2 state machine with QEMU's recovery rules (<c>vfio_migration_set_state</c>), moves
+/// the device's data in START/PART/END sections and its config in a FULL section
+/// (<c>vfio_save_setup</c>, <c>vfio_save_iterate</c>, <c>vfio_save_complete_precopy</c>,
+/// <c>vfio_save_state</c>), follows the VM's run state with a change-state handler and, for P2P
+/// devices, a prepare handler so that every device is quiesced before any device stops or starts
+/// (<c>vfio_vmstate_change_prepare</c>, <c>vfio_vmstate_change</c>), and folds the device's DMA
 /// dirty log into RAM's at every sync. Every change of the cached device state emits
 /// <c>VFIO_MIGRATION</c> as QEMU ≥ 9.1 does.
 /// </summary>
@@ -448,7 +450,9 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
         }
     }
 
-    /// <summary>QEMU's <c>vfio_migration_set_state</c> (§B.3).</summary>
+    /// <summary>
+    /// QEMU's <c>vfio_migration_set_state</c>: on failure, the recover state, else a device reset.
+    /// </summary>
     private void SetState(VfioDeviceState next, VfioDeviceState recover)
     {
         if (next == _state)

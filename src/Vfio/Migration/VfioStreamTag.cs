@@ -1,6 +1,9 @@
 namespace MiniVmm.Vfio.Migration;
 
-/// <summary>The be64 markers of QEMU's VFIO payload inside savevm sections (vfio.md §B.1).</summary>
+/// <summary>
+/// The be64 markers of QEMU's VFIO payload inside savevm sections (QEMU's <c>VFIO_MIG_FLAG_*</c>;
+/// <c>docs/vfio.md</c>).
+/// </summary>
 public enum VfioStreamTag : ulong
 {
     /// <summary>Ends a VFIO payload inside a section.</summary>

@@ -8,7 +8,7 @@ namespace MiniVmm.Host.Tests.EndToEnd;
 [TestFixture]
 public sealed class AnalyzeProcessTests
 {
-    private static string Fixture => SharedFixtures.Qemu72Stream;
+    private static string Fixture => QemuFixtures.Qemu72Stream;
 
     [Test]
     public async Task Lists_the_fixture_sections_with_QEMUs_ids_and_offsets()

@@ -324,7 +324,7 @@ public sealed class LiveMigrationProcessTests : VmFixture
         }
     }
 
-    /// <summary>Stops <paramref name="vm"/> and checks its RAM with QEMU migration-test's rule (savevm.md §8.1).</summary>
+    /// <summary>Stops <paramref name="vm"/> and checks its RAM with QEMU migration-test's rule (<c>check_guests_ram</c>).</summary>
     private async Task AssertConsistentAfterStopAsync(Vm vm, long ramSize)
     {
         await vm.ReturnOfAsync("stop");

@@ -17,7 +17,7 @@ public sealed class QemuInteropProcessTests
     private const long Ram1G = 1L << 30;
     private const long FirstLoaderAddress = 0x200000;
     private const long SecondLoaderAddress = 0x3f00000;
-    private static string FixtureDirectory => SharedFixtures.Qemu72;
+    private static string FixtureDirectory => QemuFixtures.Qemu72;
     private const string FixtureRamSha256 = "20ef06653be7e72abe8a38f8f551fe57ba90e2b31df7fcccf0493cbefc7ab321";
 
     private TemporaryDirectory _directory = null!;

@@ -106,7 +106,7 @@ public static class GuestRam
     }
 
     /// <summary>
-    /// QEMU migration-test's check of the incrementing guest (savevm.md §8.1), written here
+    /// QEMU migration-test's check of the incrementing guest (<c>check_guests_ram</c>), written here
     /// independently of MiniVmm's own: in <paramref name="ram"/> (a dump from guest address 0),
     /// the first byte of every page from 1 MiB up equals the previous page's, except at most one
     /// place where it is exactly one less (mod 256). Returns null when consistent, else what broke.

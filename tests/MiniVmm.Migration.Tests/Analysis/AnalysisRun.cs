@@ -7,7 +7,7 @@ namespace MiniVmm.Migration.Tests.Analysis;
 /// <summary>Runs <see cref="AnalyzeCommand"/> over bytes and parses what it printed.</summary>
 internal sealed record AnalysisRun(int ExitCode, string Text, JsonNode Json)
 {
-    public static string FixturePath => SharedFixtures.Qemu72Stream;
+    public static string FixturePath => QemuFixtures.Qemu72Stream;
 
     public static byte[] FixtureBytes() => File.ReadAllBytes(FixturePath);
 

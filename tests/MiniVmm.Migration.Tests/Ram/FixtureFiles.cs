@@ -6,7 +6,7 @@ namespace MiniVmm.Migration.Tests.Ram;
 /// <summary>The QEMU 7.2 fixture stream, its loader inputs and the figures of its README.</summary>
 internal static class FixtureFiles
 {
-    public static string Directory => SharedFixtures.Qemu72;
+    public static string Directory => QemuFixtures.Qemu72;
     public const long RamSize = 64L << 20;
     public const string RamImageSha256 = "20ef06653be7e72abe8a38f8f551fe57ba90e2b31df7fcccf0493cbefc7ab321";
 

@@ -5,7 +5,7 @@ using MiniVmm.Migration.Stream;
 
 namespace MiniVmm.Migration.Tests.Ram;
 
-/// <summary>Corrupt RAM sections, each refused with QEMU 7.2's message (qemu-7.2-peer.md §3.3).</summary>
+/// <summary>Corrupt RAM sections, each refused with the message QEMU 7.2's <c>ram_load_precopy</c> gives.</summary>
 public sealed class RamLoadErrorTests
 {
     private const int MemSizeWord = 0x22;

@@ -10,7 +10,7 @@ internal sealed record RamRecord(long StreamOffset, int Flags, long Address, str
 internal sealed record WalkedSection(byte Type, uint SectionId, string? IdStr, long BodyStart, long BodyEnd, List<RamRecord> Records);
 
 /// <summary>
-/// An independent reader of the -M none stream layout for tests (qemu-7.2-peer.md §2): header,
+/// An independent reader of the -M none stream layout for tests (<c>docs/stream-format.md</c>): header,
 /// configuration, sections with footers (RAM bodies record by record, timer and globalstate by
 /// their fixed sizes), EOF, vmdesc.
 /// </summary>

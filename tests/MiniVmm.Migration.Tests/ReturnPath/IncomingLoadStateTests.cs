@@ -9,7 +9,7 @@ namespace MiniVmm.Migration.Tests.ReturnPath;
 
 /// <summary>
 /// The loader's side of the return path: OPEN_RETURN_PATH and PING answered on the channel,
-/// and the switchover-ack count (vfio.md §B.5's destination rules).
+/// and the switchover-ack count (QEMU's <c>qemu_loadvm_approve_switchover</c>; <c>docs/vfio.md</c>).
 /// </summary>
 [TestFixture]
 public sealed class IncomingLoadStateTests

@@ -9,12 +9,13 @@ namespace MiniVmm.Migration.Tests.Savevm;
 
 /// <summary>
 /// The stream QEMU 7.2 wrote for a 64 MiB <c>-M none</c> guest
-/// (../shared/fixtures/qemu-7.2/ram-64m-pattern.bin, layout in qemu-7.2-peer.md §2.2).
+/// (tests/fixtures/qemu-7.2/ram-64m-pattern.bin; its sections and offsets are listed in that folder's
+/// README.md, the format in docs/stream-format.md).
 /// </summary>
 [TestFixture]
 public sealed class QemuFixtureTests
 {
-    private static string FixturePath => SharedFixtures.Qemu72Stream;
+    private static string FixturePath => QemuFixtures.Qemu72Stream;
     private const int FixtureLength = 217852;
     private const int HeaderAndConfigurationLength = 0x11;
     private const int TimerSectionOffset = 0x03505a;

@@ -8,8 +8,8 @@ using MiniVmm.Runstate;
 namespace MiniVmm.Migration.Tests.Savevm;
 
 /// <summary>
-/// The loader's failures: exception type, QEMU's wording (spec savevm.md §3.10, qemu-7.2-peer.md
-/// §3.3), the section and the offset.
+/// The loader's failures: exception type, QEMU's wording (QEMU 7.2's <c>qemu_loadvm_state</c> and
+/// <c>qemu_loadvm_section_start_full</c>), the section and the offset.
 /// </summary>
 [TestFixture]
 public sealed class SaveStateLoaderErrorTests

@@ -11,7 +11,7 @@ namespace MiniVmm.Migration.Tests.VMState;
 /// </summary>
 public sealed class QemuMachineNoneDevicesTests
 {
-    private static string FixturePath => SharedFixtures.Qemu72Stream;
+    private static string FixturePath => QemuFixtures.Qemu72Stream;
     private const int TimerBodyOffset = 0x03506d;
     private const int GlobalStateBodyOffset = 0x0350a3;
     private const int VmdescLengthOffset = 0x035112;

@@ -4,7 +4,7 @@ using MiniVmm.Runstate;
 namespace MiniVmm.Vfio.Tests.Migration;
 
 /// <summary>
-/// switchover-ack (vfio.md §B.5) end to end in one process: two VMs with their own migration
+/// switchover-ack (<c>docs/vfio.md</c>) end to end in one process: two VMs with their own migration
 /// coordinators (what QMP drives), PRE_COPY VFIO devices, the real migration thread and the
 /// real incoming side, over sockets whose destination → source direction can be held back.
 /// </summary>

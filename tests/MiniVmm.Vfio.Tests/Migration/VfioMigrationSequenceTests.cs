@@ -4,7 +4,7 @@ using MiniVmm.Runstate;
 namespace MiniVmm.Vfio.Tests.Migration;
 
 /// <summary>
-/// The device-state requests of QEMU's VFIO handler (vfio.md §B.6's table), seen as the
+/// The device-state requests of QEMU's VFIO handler (the sequences in <c>docs/vfio.md</c>), seen as the
 /// <c>VFIO_MIGRATION</c> events of in-process migrations driven by the real migration thread
 /// (<see cref="MigrationSession"/>) and loaded with the real savevm loader. The cached state
 /// records requests only: RUNNING→STOP_COPY is one event even though the kernel walks several arcs.

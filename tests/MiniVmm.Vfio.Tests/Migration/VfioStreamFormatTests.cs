@@ -9,7 +9,7 @@ using MiniVmm.Vfio.Migration;
 namespace MiniVmm.Vfio.Tests.Migration;
 
 /// <summary>
-/// QEMU's VFIO payload inside savevm sections (vfio.md §B.1, §B.4): the bytes a real save writes,
+/// QEMU's VFIO payload inside savevm sections (<c>docs/vfio.md</c>): the bytes a real save writes,
 /// and the loader's refusal of corrupt payloads with a <see cref="MigrationLoadException"/> naming
 /// the section.
 /// </summary>
