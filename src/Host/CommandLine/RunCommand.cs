@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using MiniVmm.Host.Hosting;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Host.Qmp;
 
 namespace MiniVmm.Host.CommandLine;
@@ -109,7 +109,7 @@ public sealed class RunCommand : Command
                 return await services.GetRequiredService<VmRunner>().RunAsync().ConfigureAwait(false);
             }
             catch (Exception failure) when (failure is QmpServerException or PidFileException or InvalidCommandLineException
-                or MiniVmm.GuestHarness.GuestHarnessSetupException)
+                or DeviceConfigurationException or MiniVmm.GuestHarness.GuestHarnessSetupException)
             {
                 await error.WriteLineAsync($"minivmm: {failure.Message}").ConfigureAwait(false);
                 return 1;

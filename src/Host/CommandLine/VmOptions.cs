@@ -1,3 +1,4 @@
+using MiniVmm.Devices.Models;
 using MiniVmm.Host.Qmp;
 
 namespace MiniVmm.Host.CommandLine;

@@ -1,5 +1,5 @@
 using MiniVmm.Host.CommandLine;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Migration.Ram;
 
 namespace MiniVmm.Host.Devices;

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 using MiniVmm.GuestHarness;
 using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Host.Guest;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Host.Qmp;
@@ -99,10 +99,10 @@ public sealed partial class VmRunner(
 
             _ = services.GetService(typeof(DirtyingGuest));
             _ = services.GetService(typeof(HarnessGuest));
-            _ = services.GetService(typeof(Devices.VfioMigrationBlockers));
+            _ = services.GetService(typeof(MiniVmm.Vfio.Migration.VfioMigrationBlockers));
             return true;
         }
-        catch (Exception error) when (error is InvalidCommandLineException or ArgumentException or GuestHarnessSetupException)
+        catch (Exception error) when (error is InvalidCommandLineException or DeviceConfigurationException or ArgumentException or GuestHarnessSetupException)
         {
             Console.Error.WriteLine($"minivmm: {error.Message}");
             return false;

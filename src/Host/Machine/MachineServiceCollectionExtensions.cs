@@ -2,8 +2,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using MiniVmm.GuestHarness;
 using MiniVmm.Host.CommandLine;
+using MiniVmm.Devices.Samples;
 using MiniVmm.Host.Devices;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Host.Guest;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
@@ -64,6 +65,7 @@ public static class MachineServiceCollectionExtensions
         services.AddDeviceModel<FileLoader>("loader", "QEMU's generic loader: copies a file into guest RAM at start");
         services.AddDeviceModel<SampleDevice>("x-sample", "a sample VMState device with registers, arrays, a struct and a subsection");
         services.AddDeviceModel<VfioEmuDevice>("vfio-emu", "an emulated VFIO device (a DMA engine) migrated by QEMU's VFIO handler");
+        services.AddDeviceModel<CounterDevice>("x-counter", "the device-author example of docs/adding-a-device.md: a count that migrates");
         services.AddSingleton<ISwitchoverAck>(provider => new CoordinatorSwitchoverAck(provider));
         services.AddSingleton(provider => new DeviceSet(
             provider.GetRequiredService<DeviceModelCatalog>().Check(options.Devices), provider));
@@ -80,7 +82,9 @@ public static class MachineServiceCollectionExtensions
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
             VfioTransferred = () => provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
         });
-        services.AddSingleton<VfioMigrationBlockers>();
+        services.AddSingleton(provider => new MiniVmm.Vfio.Migration.VfioMigrationBlockers(
+            provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Select(d => d.Handler),
+            provider.GetRequiredService<MigrationCoordinator>()));
 
         return services
             .AddQmpCommand<MigrateCommand>()

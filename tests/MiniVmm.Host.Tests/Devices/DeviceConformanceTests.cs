@@ -1,4 +1,4 @@
-using MiniVmm.Host.Devices;
+using MiniVmm.Devices.Samples;
 using MiniVmm.Host.Guest;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Testing;
@@ -67,5 +67,22 @@ public sealed class DeviceConformanceTests
         {
             guests.ForEach(g => g.Dispose());
         }
+    }
+
+    [Test]
+    public void The_adding_a_device_page_shows_the_counter_example_as_it_is_in_src_devices()
+    {
+        string root = Path.GetDirectoryName(MiniVmm.Tests.Shared.QemuFixtures.Qemu72)!;
+        while (!File.Exists(Path.Combine(root, "MiniVmm.sln")))
+        {
+            root = Path.GetDirectoryName(root)!;
+        }
+
+        string page = File.ReadAllText(Path.Combine(root, "docs", "adding-a-device.md"));
+        string source = File.ReadAllText(Path.Combine(root, "src", "Devices", "Samples", "CounterDevice.cs"));
+        int start = page.IndexOf("```csharp\n", StringComparison.Ordinal) + "```csharp\n".Length;
+        string shown = page[start..page.IndexOf("```", start, StringComparison.Ordinal)];
+
+        Assert.That(shown.TrimEnd(), Is.EqualTo(source.TrimEnd()), "docs/adding-a-device.md and src/Devices/Samples/CounterDevice.cs differ");
     }
 }

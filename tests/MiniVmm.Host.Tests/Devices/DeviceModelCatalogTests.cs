@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
+using MiniVmm.Devices.Samples;
 using MiniVmm.Host.CommandLine;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Host.Hosting;
 using MiniVmm.Host.Qmp.Commands;
 using MiniVmm.Migration.Savevm;
@@ -30,7 +31,7 @@ public sealed class DeviceModelCatalogTests
     [TestCase("counter,id=a,verbose=maybe", "-device counter,id=a,verbose=maybe: Parameter 'verbose' expects 'on' or 'off'")]
     public void Bad_device_options_get_QEMUs_message_naming_the_option(string option, string message)
     {
-        var error = Assert.Throws<InvalidCommandLineException>(() => Check(option));
+        var error = Assert.Throws<DeviceConfigurationException>(() => Check(option));
         Assert.That(error!.Message, Is.EqualTo(message));
     }
 
@@ -42,7 +43,7 @@ public sealed class DeviceModelCatalogTests
         services.AddDeviceModel<SecondCounter>("other-counter");
         DeviceModelCatalog catalog = services.BuildServiceProvider().GetRequiredService<DeviceModelCatalog>();
 
-        var error = Assert.Throws<InvalidCommandLineException>(() =>
+        var error = Assert.Throws<DeviceConfigurationException>(() =>
             catalog.Check([VmOptionsParser.ParseDevice("counter,id=c0"), VmOptionsParser.ParseDevice("other-counter,id=c0")]));
         Assert.That(error!.Message, Is.EqualTo("-device other-counter,id=c0: Duplicate ID 'c0' for device"));
     }
@@ -72,7 +73,7 @@ public sealed class DeviceModelCatalogTests
         Assert.That(properties, Does.Contain("id=<str>").And.Contain("(required)"));
         Assert.That(properties, Does.Contain("start=<uint32>").And.Contain("the first count (default: 0)"));
         Assert.That(properties, Does.Contain("verbose=<bool>").And.Contain("(default: off)"));
-        Assert.Throws<InvalidCommandLineException>(() => catalog.Help("nope"));
+        Assert.Throws<DeviceConfigurationException>(() => catalog.Help("nope"));
     }
 
     [Test]

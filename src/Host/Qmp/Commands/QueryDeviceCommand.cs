@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Migration.Analysis;
 using MiniVmm.Migration.Savevm;
 

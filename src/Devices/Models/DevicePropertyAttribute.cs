@@ -1,4 +1,4 @@
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>
 /// Marks a constructor parameter of a device model as a <c>-device</c> property (QEMU's qdev

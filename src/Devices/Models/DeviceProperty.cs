@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
 
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>One property of a device model: its name, kind, description and default, and the constructor parameter it fills.</summary>
 public sealed record DeviceProperty(string Name, DevicePropertyKind Kind, string Description, ParameterInfo Parameter)

@@ -1,13 +1,14 @@
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.VMState;
 
-namespace MiniVmm.Host.Tests.Devices;
+namespace MiniVmm.Devices.Samples;
 
 /// <summary>
-/// A device written the way a device author writes one: one class, whose constructor declares
-/// its <c>-device</c> properties and whose VMState description says what migrates. The tests
-/// register it with one line, <c>services.AddDeviceModel&lt;CounterDevice&gt;("counter")</c>.
+/// <c>-device x-counter,id=ID[,start=N][,verbose=on]</c>: the example of docs/adding-a-device.md,
+/// written the way a device author writes one: one class, whose constructor declares its
+/// <c>-device</c> properties and whose VMState description says what migrates, registered with
+/// one line, <c>services.AddDeviceModel&lt;CounterDevice&gt;("x-counter")</c>.
 /// </summary>
 public sealed class CounterDevice(
     [DeviceProperty("id", Description = "the device's id")] string id,

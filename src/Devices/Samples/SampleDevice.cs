@@ -1,8 +1,8 @@
-using MiniVmm.Host.Devices.Models;
+using MiniVmm.Devices.Models;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.VMState;
 
-namespace MiniVmm.Host.Devices;
+namespace MiniVmm.Devices.Samples;
 
 /// <summary>
 /// <c>-device x-sample,id=ID[,seed=N]</c>: a plain VMState device with registers, a counted

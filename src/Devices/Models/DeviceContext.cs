@@ -1,4 +1,4 @@
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>
 /// What a device is told about itself when it is built: its <c>id</c> (null without one), its
@@ -12,5 +12,5 @@ namespace MiniVmm.Host.Devices.Models;
 public sealed record DeviceContext(string? Id, string Model, int Index, string Text)
 {
     /// <summary>An error about this device as the command line reports it: <c>-device TEXT: MESSAGE</c>.</summary>
-    public CommandLine.InvalidCommandLineException Error(string message) => new($"-device {Text}: {message}");
+    public DeviceConfigurationException Error(string message) => new($"-device {Text}: {message}");
 }

@@ -1,6 +1,6 @@
 using MiniVmm.Migration.Savevm;
 
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>
 /// The devices of this machine, built from the checked <c>-device</c> options in command-line
@@ -14,7 +14,7 @@ public sealed class DeviceSet : ISaveStateDevice, IDisposable
     private int _disposed;
 
     /// <summary>Builds every device of <paramref name="configurations"/> with services from <paramref name="services"/>.</summary>
-    /// <exception cref="CommandLine.InvalidCommandLineException">A device refused its configuration; the ones built so far are disposed.</exception>
+    /// <exception cref="DeviceConfigurationException">A device refused its configuration; the ones built so far are disposed.</exception>
     public DeviceSet(IReadOnlyList<DeviceConfiguration> configurations, IServiceProvider services)
     {
         try

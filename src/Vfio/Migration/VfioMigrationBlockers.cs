@@ -1,6 +1,6 @@
 using MiniVmm.Migration.Control;
 
-namespace MiniVmm.Host.Devices;
+namespace MiniVmm.Vfio.Migration;
 
 /// <summary>
 /// QEMU's VFIO migration blockers (added in <c>vfio_migration_realize</c>; <c>docs/vfio.md</c>): a
@@ -17,16 +17,16 @@ public sealed class VfioMigrationBlockers : IDisposable
 
     private readonly List<IDisposable> _blockers = [];
 
-    /// <summary>Adds the blockers that <paramref name="devices"/> call for.</summary>
-    public VfioMigrationBlockers(Models.DeviceSet devices, MigrationCoordinator migration)
+    /// <summary>Adds the blockers that the VFIO devices of <paramref name="handlers"/> call for.</summary>
+    public VfioMigrationBlockers(IEnumerable<VfioMigrationHandler> handlers, MigrationCoordinator migration)
     {
-        VfioEmuDevice[] all = [.. devices.OfType<VfioEmuDevice>()];
-        foreach (VfioEmuDevice device in all.Where(d => !d.Handler.SupportsDirtyTracking))
+        VfioMigrationHandler[] all = [.. handlers];
+        foreach (VfioMigrationHandler handler in all.Where(h => !h.SupportsDirtyTracking))
         {
-            _blockers.Add(migration.AddBlocker($"{NoDirtyTracking} ({device.Id})"));
+            _blockers.Add(migration.AddBlocker($"{NoDirtyTracking} ({handler.Id})"));
         }
 
-        if (all.Length > 1 && !all.All(d => d.Handler.Flags.HasFlag(MiniVmm.Vfio.VfioMigrationFlags.P2P)))
+        if (all.Length > 1 && !all.All(h => h.Flags.HasFlag(VfioMigrationFlags.P2P)))
         {
             _blockers.Add(migration.AddBlocker(MultipleWithoutP2P));
         }

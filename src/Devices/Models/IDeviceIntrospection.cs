@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>
 /// A device that shows more than its VMState fields in <c>x-query-device</c> (a live device's

@@ -1,4 +1,4 @@
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>A checked <c>-device</c> option: the model, the device's context and its property values.</summary>
 /// <param name="Model">The device model.</param>

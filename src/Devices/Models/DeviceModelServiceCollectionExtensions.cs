@@ -1,6 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>Registers device models: the one line that makes a class a <c>-device</c>.</summary>
 public static class DeviceModelServiceCollectionExtensions

@@ -1,4 +1,4 @@
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>The kinds of value a device property takes, as <c>-device NAME,help</c> names them.</summary>
 public enum DevicePropertyKind

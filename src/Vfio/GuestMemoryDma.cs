@@ -1,7 +1,6 @@
 using MiniVmm.Migration.Ram;
-using MiniVmm.Vfio;
 
-namespace MiniVmm.Host.Devices;
+namespace MiniVmm.Vfio;
 
 /// <summary>
 /// A device's DMA path into guest RAM (<see cref="GuestMemory.WriteFromDevice"/>): writes are

@@ -1,6 +1,6 @@
 using System.Reflection;
 
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>
 /// A device model (QEMU's qdev type): its name, description, the class that implements it and
@@ -71,7 +71,7 @@ public sealed class DeviceModel
     /// <see cref="DeviceContext"/> parameter the context, and every other parameter a service
     /// from <paramref name="services"/> (null or its default when the container has none).
     /// </summary>
-    /// <exception cref="CommandLine.InvalidCommandLineException">The constructor refused the values.</exception>
+    /// <exception cref="DeviceConfigurationException">The constructor refused the values.</exception>
     public object Create(DeviceContext context, IReadOnlyDictionary<string, object?> values, IServiceProvider services)
     {
         ParameterInfo[] parameters = _constructor.GetParameters();

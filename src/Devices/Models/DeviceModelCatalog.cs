@@ -1,7 +1,6 @@
 using System.Text;
-using MiniVmm.Host.CommandLine;
 
-namespace MiniVmm.Host.Devices.Models;
+namespace MiniVmm.Devices.Models;
 
 /// <summary>
 /// Every device model <c>-device</c> knows (QEMU's qdev type registry): the one place
@@ -36,7 +35,7 @@ public sealed class DeviceModelCatalog
     /// unknown or missing property, a bad value or an id used twice is an error worded as QEMU
     /// words it.
     /// </summary>
-    /// <exception cref="InvalidCommandLineException">The first option that is wrong, named.</exception>
+    /// <exception cref="DeviceConfigurationException">The first option that is wrong, named.</exception>
     public IReadOnlyList<DeviceConfiguration> Check(IEnumerable<DeviceSpec> specs)
     {
         var ids = new HashSet<string>(StringComparer.Ordinal);
@@ -45,7 +44,7 @@ public sealed class DeviceModelCatalog
         foreach (DeviceSpec spec in specs)
         {
             DeviceModel model = Find(spec.Driver)
-                ?? throw new InvalidCommandLineException($"-device {spec.Text}: '{spec.Driver}' is not a valid device model name");
+                ?? throw new DeviceConfigurationException($"-device {spec.Text}: '{spec.Driver}' is not a valid device model name");
             var values = new Dictionary<string, object?>(StringComparer.Ordinal);
             string? id = null;
             foreach ((string key, string text) in spec.Properties)
@@ -53,29 +52,29 @@ public sealed class DeviceModelCatalog
                 DeviceProperty? property = model.Find(key);
                 if (property is null && key != IdProperty)
                 {
-                    throw new InvalidCommandLineException($"-device {spec.Text}: Property '{model.Name}.{key}' not found");
+                    throw new DeviceConfigurationException($"-device {spec.Text}: Property '{model.Name}.{key}' not found");
                 }
 
                 if (key == IdProperty)
                 {
-                    id = text.Length > 0 ? text : throw new InvalidCommandLineException($"-device {spec.Text}: the id is empty");
+                    id = text.Length > 0 ? text : throw new DeviceConfigurationException($"-device {spec.Text}: the id is empty");
                 }
 
                 if (property is not null)
                 {
                     object? value = property.Convert(text, out string? error);
-                    values[key] = error is null ? value : throw new InvalidCommandLineException($"-device {spec.Text}: {error}");
+                    values[key] = error is null ? value : throw new DeviceConfigurationException($"-device {spec.Text}: {error}");
                 }
             }
 
             if (model.Properties.FirstOrDefault(p => p.Required && !values.ContainsKey(p.Name)) is { } missing)
             {
-                throw new InvalidCommandLineException($"-device {spec.Text}: Parameter '{missing.Name}' is missing");
+                throw new DeviceConfigurationException($"-device {spec.Text}: Parameter '{missing.Name}' is missing");
             }
 
             if (id is not null && !ids.Add(id))
             {
-                throw new InvalidCommandLineException($"-device {spec.Text}: Duplicate ID '{id}' for device");
+                throw new DeviceConfigurationException($"-device {spec.Text}: Duplicate ID '{id}' for device");
             }
 
             int index = perModel.GetValueOrDefault(model.Name);
@@ -99,10 +98,10 @@ public sealed class DeviceModelCatalog
     }
 
     /// <summary>What <c>-device NAME,help</c> prints: the model's properties with their types, defaults and descriptions.</summary>
-    /// <exception cref="InvalidCommandLineException">No such model.</exception>
+    /// <exception cref="DeviceConfigurationException">No such model.</exception>
     public string Help(string name)
     {
-        DeviceModel model = Find(name) ?? throw new InvalidCommandLineException($"-device {name},help: '{name}' is not a valid device model name");
+        DeviceModel model = Find(name) ?? throw new DeviceConfigurationException($"-device {name},help: '{name}' is not a valid device model name");
         var text = new StringBuilder($"{model.Name} options:\n");
         if (model.Find(IdProperty) is null)
         {
