@@ -73,7 +73,7 @@ public sealed class GuestMemory : IDisposable
     /// <summary>Total number of 4 KiB pages.</summary>
     public long TotalPages => TotalBytes >> RamBlock.PageShift;
 
-    /// <summary>Whether writes through <see cref="Write"/> mark pages dirty (someone started dirty logging).</summary>
+    /// <summary>Whether writes through <see cref="Write(long, ReadOnlySpan{byte})"/> mark pages dirty (someone started dirty logging).</summary>
     public bool IsDirtyLogging => Volatile.Read(ref _dirtyLogUsers) > 0;
 
     /// <summary>The block named <paramref name="idStr"/>, or null.</summary>
@@ -197,7 +197,7 @@ public sealed class GuestMemory : IDisposable
 
     /// <summary>
     /// Copies a whole file into guest RAM at <paramref name="gpa"/>, as QEMU's
-    /// <c>-device loader,file=F,addr=A</c> does (through <see cref="Write"/>).
+    /// <c>-device loader,file=F,addr=A</c> does (through <see cref="Write(long, ReadOnlySpan{byte})"/>).
     /// </summary>
     /// <exception cref="GuestMemoryRangeException">The file does not fit in RAM at that address; nothing is written.</exception>
     public void LoadFile(string path, long gpa)

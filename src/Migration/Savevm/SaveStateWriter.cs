@@ -85,7 +85,7 @@ public sealed partial class SaveStateWriter
 
     /// <summary>
     /// Writes a START section for every active entry with a save_setup callback, in registry
-    /// order. Migration thread; big lock as for <see cref="WriteHeader"/>.
+    /// order. Migration thread; big lock as for <see cref="WriteHeader(IReadOnlyList{string})"/>.
     /// </summary>
     public void Setup()
     {

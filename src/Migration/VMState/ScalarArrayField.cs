@@ -15,7 +15,13 @@ internal sealed class ScalarArrayField<T, TValue> : VMStateField<T>
     private readonly ScalarEncoding<TValue> _encoding;
     private readonly Func<T, long>? _count;
 
+    /// <summary>Creates the field.</summary>
+    /// <param name="name">The field's name.</param>
+    /// <param name="elements">The elements' storage in the state object.</param>
+    /// <param name="encoding">How one element is written.</param>
     /// <param name="count">Element count (from an earlier field), or null for the whole storage.</param>
+    /// <param name="sinceVersion">The first version that has the field.</param>
+    /// <param name="exists">Whether the field is in a stream of a given version, when not only by version.</param>
     public ScalarArrayField(
         string name,
         SpanAccessor<T, TValue> elements,

@@ -15,7 +15,13 @@ internal sealed class StructArrayField<T, TChild> : VMStateField<T>
     private readonly VMStateDescription<TChild> _description;
     private readonly Func<T, long>? _count;
 
+    /// <summary>Creates the field.</summary>
+    /// <param name="name">The field's name.</param>
+    /// <param name="elements">The elements' storage in the state object.</param>
+    /// <param name="description">How one element is written.</param>
     /// <param name="count">Element count (from an earlier field), or null for the whole list.</param>
+    /// <param name="sinceVersion">The first version that has the field.</param>
+    /// <param name="exists">Whether the field is in a stream of a given version, when not only by version.</param>
     public StructArrayField(
         string name,
         Func<T, IReadOnlyList<TChild>> elements,

@@ -50,6 +50,9 @@ internal abstract class VMStateField<T>
     /// object in the currently open "fields" array. Elements of a compressible array after
     /// the first are not described.
     /// </summary>
+    /// <param name="stream">Where the bytes go.</param>
+    /// <param name="state">The object the field lives in.</param>
+    /// <param name="vmdesc">The vmdesc writer, or null.</param>
     /// <param name="descriptionName">The field's name in the vmdesc, made unique within its description.</param>
     public void Save(MigrationStreamWriter stream, T state, VmDescriptionWriter? vmdesc, string descriptionName)
     {
@@ -118,6 +121,10 @@ internal abstract class VMStateField<T>
     /// <summary>Number of elements to read, validated against the capacity before anything is read.</summary>
     protected virtual int ElementCountForLoad(MigrationStreamReader stream, T state) => 1;
 
+    /// <summary>Writes element <paramref name="index"/>.</summary>
+    /// <param name="stream">Where the bytes go.</param>
+    /// <param name="state">The object the field lives in.</param>
+    /// <param name="index">The element.</param>
     /// <param name="vmdesc">Where a nested description describes itself (inside the open "struct" object), or null.</param>
     protected abstract void SaveElement(MigrationStreamWriter stream, T state, int index, VmDescriptionWriter? vmdesc);
 
