@@ -99,6 +99,9 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     public SaveVmHandlerFeatures Features => SaveVmHandlerFeatures.Live | SaveVmHandlerFeatures.SaveState;
 
     /// <inheritdoc />
+    public SectionKind Kind => SectionKind.Vfio;
+
+    /// <inheritdoc />
     public void Register(SaveStateRegistry registry) =>
         registry.RegisterLive(IdStr, SaveStateRegistry.InstanceIdAny, 1, this);
 
