@@ -91,13 +91,15 @@ public static class MachineServiceCollectionExtensions
 
         }
 
+        services.AddMigrationTelemetry();
         services.AddSingleton(provider => new MigrationCoordinator(
             provider.GetRequiredService<SaveStateRegistry>(),
             provider.GetRequiredService<VirtualMachine>(),
             provider.GetRequiredService<SavevmOptions>(),
             provider.GetRequiredService<GlobalState>(),
             provider.GetService<IRamTransferStatistics>(),
-            provider.GetRequiredService<ILoggerFactory>())
+            provider.GetRequiredService<ILoggerFactory>(),
+            provider.GetRequiredService<MigrationTelemetry>())
         {
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
             VfioTransferred = () => provider.GetServices<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
