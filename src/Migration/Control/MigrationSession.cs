@@ -69,6 +69,8 @@ public sealed partial class MigrationSession : IDisposable
     private int _iterationPass;
     private long _iterationStartMs;
     private SectionBytes _iterationStartBytes;
+    private long _iterationSpanStartMs;
+    private SectionBytes _iterationSpanStartBytes;
     private bool _ramStarted;
     private long _pagesNormal;
     private long _pagesZero;
@@ -665,7 +667,7 @@ public sealed partial class MigrationSession : IDisposable
             _telemetry?.DirtySyncs(_passes - before);
             if (_iterating)
             {
-                StartIteration(EndIteration());
+                StartIteration(EndIteration(nextPassFollows: true));
             }
         }
     }
@@ -791,7 +793,10 @@ public sealed partial class MigrationSession : IDisposable
         return _telemetry?.StartActivity(spanName);
     }
 
-    /// <summary>Starts the record (and span) of the pass the dirty-sync count says is being sent.</summary>
+    /// <summary>
+    /// Starts the record of the pass the dirty-sync count says is being sent, and an iteration
+    /// span unless one is open (a span covers passes that came faster than a rate window).
+    /// </summary>
     /// <param name="startMs">When it starts (the previous pass's end), in ms since the start; now when null.</param>
     private void StartIteration(long? startMs = null)
     {
@@ -799,13 +804,24 @@ public sealed partial class MigrationSession : IDisposable
         _iterationPass = (int)Volatile.Read(ref _passes);
         _iterationStartMs = startMs ?? NowMs() - _startTime;
         _iterationStartBytes = _bytes.Snapshot();
-        _iteration = _telemetry?.StartActivity("migration.iteration");
-        _iteration?.SetTag("migration.pass", _iterationPass);
+        if (_iteration is null && _telemetry is not null)
+        {
+            _iteration = _telemetry.StartActivity("migration.iteration");
+            _iteration?.SetTag("migration.pass", _iterationPass);
+            _iterationSpanStartMs = _iterationStartMs;
+            _iterationSpanStartBytes = _iterationStartBytes;
+        }
     }
 
-    /// <summary>Ends the current pass: its record in the timeline, its span (failed if the migration is).</summary>
+    /// <summary>
+    /// Ends the current pass: its record in the timeline and, unless <paramref name="nextPassFollows"/>
+    /// and the span is younger than a rate window, its span (failed if the migration is). Passes
+    /// can follow each other every few milliseconds near convergence (each exact pending sync is
+    /// one): one span per pass would flood a trace, so a span lasts at least a window and carries
+    /// the first and last pass it covers.
+    /// </summary>
     /// <returns>When it ended, in ms since the start.</returns>
-    private long EndIteration()
+    private long EndIteration(bool nextPassFollows = false)
     {
         long end = NowMs() - _startTime;
         if (!_iterating)
@@ -814,13 +830,14 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         _iterating = false;
-        SectionBytes sent = _bytes.Snapshot() - _iterationStartBytes;
+        SectionBytes now = _bytes.Snapshot();
         long pending = Volatile.Read(ref _pendingBytes);
         long dirtyRate = _ram?.Snapshot().DirtyPagesRate ?? 0;
-        Timeline.AddPass(new MigrationPassRecord(_iterationPass, _iterationStartMs, end, sent, pending, dirtyRate));
-        if (_iteration is { } iteration)
+        Timeline.AddPass(new MigrationPassRecord(_iterationPass, _iterationStartMs, end, now - _iterationStartBytes, pending, dirtyRate));
+        if (_iteration is { } iteration && (!nextPassFollows || end - _iterationSpanStartMs >= WindowMilliseconds))
         {
-            iteration.SetTag("migration.bytes_sent", sent.Total);
+            iteration.SetTag("migration.pass.last", _iterationPass);
+            iteration.SetTag("migration.bytes_sent", (now - _iterationSpanStartBytes).Total);
             iteration.SetTag("migration.pending", pending);
             iteration.SetTag("migration.dirty_rate", dirtyRate);
             if (Status == MigrationStatus.Failed && _error is { } error)

@@ -27,7 +27,9 @@ namespace MiniVmm.Migration.Control;
 /// <item><term><c>minivmm.migration.incoming.count</c></term><description>counter, <c>{migration}</c>, tag <c>outcome</c> = completed | failed: finished incoming migrations.</description></item>
 /// </list>
 /// Spans (all <see cref="ActivityKind.Internal"/>): on the source <c>migration.outgoing</c> with
-/// the children <c>migration.setup</c>, one <c>migration.iteration</c> per pass,
+/// the children <c>migration.setup</c>, <c>migration.iteration</c> per pass (passes shorter
+/// than a 100 ms rate window share the span of the pass before: tags <c>migration.pass</c> and
+/// <c>migration.pass.last</c>),
 /// <c>migration.switchover</c> (children <c>migration.switchover.stop</c>,
 /// <c>migration.switchover.pause</c> with pause-before-switchover,
 /// <c>migration.switchover.device_state</c>, <c>migration.switchover.complete</c>) and

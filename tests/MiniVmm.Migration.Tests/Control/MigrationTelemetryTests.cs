@@ -144,7 +144,7 @@ public sealed class MigrationTelemetryTests
         string uri = $"unix:{Path.Combine(_directory, "migration.sock")}";
         IncomingMigration incoming = StartIncoming(destination, uri);
 
-        MigrationSession session = StartOutgoing(source, uri, maxBandwidth: 0);
+        MigrationSession session = StartOutgoing(source, uri, maxBandwidth: 48L << 20);
         Assert.That(session.Finished.Wait(Wait) && incoming.Finished.Wait(Wait), Is.True);
         MigrationInfo info = source.Coordinator.Query();
         IReadOnlyList<Activity> spans = telemetry.Spans(source);
@@ -167,9 +167,17 @@ public sealed class MigrationTelemetryTests
             Assert.That(ChildrenOf(root, spans), Is.EqualTo(new[] { "migration.setup" }
                 .Concat(Enumerable.Repeat("migration.iteration", iterations.Length))
                 .Concat(["migration.switchover", "migration.cleanup"])), "the phases in order");
-            Assert.That(iterations.Select(a => a.GetTagItem("migration.pass")), Is.EqualTo(session.Timeline.Passes.Select(p => (object)p.Pass)),
-                "one span per pass, as the timeline's passes");
-            Assert.That(iterations, Has.Length.EqualTo(info.Passes - 1), "every pass but the switchover's final sync");
+            Assert.That(session.Timeline.Passes.Select(p => p.Pass), Is.EqualTo(Enumerable.Range(1, info.Passes - 1)),
+                "the timeline has every pass but the switchover's final sync");
+            Assert.That(iterations, Has.Length.GreaterThanOrEqualTo(2), "8 MiB at 48 MiB/s: the first pass outlasts a window, the next has a span of its own");
+            Assert.That(iterations[0].GetTagItem("migration.pass"), Is.EqualTo(1), "the spans start at pass 1");
+            Assert.That(iterations[^1].GetTagItem("migration.pass.last"), Is.EqualTo(info.Passes - 1), "and end at the last pass");
+            Assert.That(
+                iterations.Skip(1).Select(a => a.GetTagItem("migration.pass")),
+                Is.EqualTo(iterations.SkipLast(1).Select(a => (object)((int)a.GetTagItem("migration.pass.last")! + 1))),
+                "each span takes up at the pass after the one before");
+            Assert.That(iterations.SkipLast(1).Select(a => a.Duration), Has.All.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(95)),
+                "a span lasts at least a rate window unless it is the last");
             Assert.That(ChildrenOf(switchover, spans),
                 Is.EqualTo(new[] { "migration.switchover.stop", "migration.switchover.device_state", "migration.switchover.complete" }));
             Assert.That(spans.Where(a => a.Status == ActivityStatusCode.Error), Is.Empty);
