@@ -302,6 +302,41 @@ public sealed class MigrationTelemetryTests
     }
 
     [Test]
+    public void A_cancelled_migration_counts_as_cancelled_and_its_span_is_not_an_error()
+    {
+        Node source = Node.RunningSource(RamSize, _disposables);
+        Node destination = Node.Destination(RamSize, _disposables);
+        using var telemetry = new TelemetryRecorder(source.Coordinator.Telemetry);
+        string uri = $"unix:{Path.Combine(_directory, "migration.sock")}";
+        IncomingMigration incoming = StartIncoming(destination, uri);
+
+        MigrationSession session = StartOutgoing(source, uri, maxBandwidth: 4L << 20);
+        Assert.That(SpinWait.SpinUntil(() => session.Status == MigrationStatus.Active && session.BytesSent.Ram > 1 << 20, Wait), Is.True,
+            "RAM is on its way");
+        using (source.Vm.Bql.Acquire())
+        {
+            source.Coordinator.Cancel();
+        }
+
+        Assert.That(session.Finished.Wait(Wait), Is.True);
+        incoming.Finished.Wait(Wait);
+        MigrationInfo info = source.Coordinator.Query();
+        Activity root = telemetry.Spans(source).Single(a => a.OperationName == "migration.outgoing");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(info.Status, Is.EqualTo(MigrationStatus.Cancelled));
+            Assert.That(telemetry.Sum(source, "minivmm.migration.count").Counts(MigrationTelemetry.OutcomeTag),
+                Is.EqualTo(new Dictionary<string, double> { ["cancelled"] = 1 }));
+            Assert.That(root.GetTagItem(MigrationTelemetry.StatusTag), Is.EqualTo("cancelled"));
+            Assert.That(root.Status, Is.EqualTo(ActivityStatusCode.Unset));
+            Assert.That(root.GetTagItem(MigrationTelemetry.ErrorTypeTag), Is.Null);
+            Assert.That(session.Timeline.Events.Where(e => e.Kind == MigrationTimelineEventKind.Status).Select(e => e.Name),
+                Is.EqualTo(new[] { "setup", "active", "cancelling", "cancelled" }));
+        });
+    }
+
+    [Test]
     public void A_destination_that_cannot_load_the_stream_fails_its_spans_and_counts_the_failure()
     {
         Node source = Node.RunningSource(RamSize, _disposables);
