@@ -22,6 +22,9 @@ public sealed class HarnessStateSection(HarnessGuest guest) : ISaveVmHandlers
     public SaveVmHandlerFeatures Features => SaveVmHandlerFeatures.SaveState;
 
     /// <inheritdoc />
+    public SectionKind Kind => SectionKind.Harness;
+
+    /// <inheritdoc />
     public bool IsActive() => guest.HasState;
 
     /// <summary>Asks the paused harness for its state and writes it. Big lock held, VM stopped.</summary>

@@ -300,6 +300,34 @@ public sealed class HarnessGuestTests
     }
 
     [Test]
+    public void The_state_section_counts_as_harness_in_the_streams_bytes_by_kind()
+    {
+        CreateGuest();
+        ScriptedHarness peer = ConnectAndWaitForMemory();
+        peer.Script = (request, payload) => request == HarnessRequest.SaveState
+            ? new ScriptedHarness.Reply(new byte[100])
+            : ScriptedHarness.Cooperative(request, payload);
+        var registry = new MiniVmm.Migration.Savevm.SaveStateRegistry();
+        _guest!.Register(registry);
+        using var output = new MemoryStream();
+        using var stream = new MiniVmm.Migration.Stream.MigrationStreamWriter(output, leaveOpen: true);
+        var writer = new MiniVmm.Migration.Savevm.SaveStateWriter(registry, stream, new MiniVmm.Migration.Savevm.SavevmOptions(), _vm.Bql);
+        using (_vm.Bql.Acquire())
+        {
+            writer.CompletePrecopy();
+        }
+
+        MiniVmm.Migration.Savevm.SectionBytes bytes = writer.Bytes.Snapshot();
+        int section = 1 + 4 + 1 + HarnessStateSection.IdStr.Length + 4 + 4 + 4 + 100 + 1 + 4;
+        Assert.Multiple(() =>
+        {
+            Assert.That(registry.Entries.Single().Kind, Is.EqualTo(MiniVmm.Migration.Savevm.SectionKind.Harness));
+            Assert.That(bytes.Harness, Is.EqualTo(section), "FULL header, be32 length, the state, footer");
+            Assert.That(bytes.Total, Is.EqualTo(stream.BytesWritten));
+        });
+    }
+
+    [Test]
     public void Save_state_returns_the_harness_bytes_and_load_state_refusals_carry_the_errno()
     {
         CreateGuest();

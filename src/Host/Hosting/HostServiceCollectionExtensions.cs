@@ -11,11 +11,16 @@ namespace MiniVmm.Host.Hosting;
 /// <summary>Registers everything a <c>minivmm run</c> process is made of.</summary>
 public static class HostServiceCollectionExtensions
 {
-    /// <summary>Adds the clock, console logging to stderr, the VM, QMP and the runner for <paramref name="options"/>.</summary>
+    /// <summary>
+    /// Adds the clock, console logging to stderr, metrics (<c>IMeterFactory</c>, so that the
+    /// <c>MiniVmm.Migration</c> meter is the container's), the VM, QMP and the runner for
+    /// <paramref name="options"/>.
+    /// </summary>
     public static IServiceCollection AddMiniVmmHost(this IServiceCollection services, VmOptions options)
     {
         services.AddSingleton(options);
         services.AddSingleton(TimeProvider.System);
+        services.AddMetrics();
         services.AddLogging(logging => logging
             .SetMinimumLevel(LogLevel.Information)
             .AddSimpleConsole(console =>

@@ -71,13 +71,15 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<DeviceModelCatalog>().Check(options.Devices), provider));
         services.AddSaveStateDevice<DeviceSet>();
 
+        services.AddMigrationTelemetry();
         services.AddSingleton(provider => new MigrationCoordinator(
             provider.GetRequiredService<SaveStateRegistry>(),
             provider.GetRequiredService<VirtualMachine>(),
             provider.GetRequiredService<SavevmOptions>(),
             provider.GetRequiredService<GlobalState>(),
             provider.GetService<IRamTransferStatistics>(),
-            provider.GetRequiredService<ILoggerFactory>())
+            provider.GetRequiredService<ILoggerFactory>(),
+            provider.GetRequiredService<MigrationTelemetry>())
         {
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
             VfioTransferred = () => provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),

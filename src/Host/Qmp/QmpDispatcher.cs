@@ -114,6 +114,6 @@ public sealed partial class QmpDispatcher(VirtualMachine vm, QmpCommandRegistry 
         }
     }
 
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Warning, Message = "QMP command {Command} failed unexpectedly")]
+    [LoggerMessage(EventId = 3220, Level = LogLevel.Warning, Message = "QMP command {Command} failed unexpectedly")]
     private partial void LogCommandFailed(Exception error, string command);
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
@@ -14,6 +15,8 @@ namespace MiniVmm.Migration.Control;
 /// the run state the stream carried in <c>globalstate</c> — started if that was running and
 /// autostart is on (no <c>-S</c>), paused with <c>-S</c>. A failure leaves the status
 /// <c>failed</c> with the error; the host decides whether the process exits (QEMU 7.2 does).
+/// With a <see cref="MigrationTelemetry"/> it counts the bytes it loads by section kind and
+/// traces the load and the start.
 /// </summary>
 public sealed partial class IncomingMigration : IDisposable
 {
@@ -24,6 +27,8 @@ public sealed partial class IncomingMigration : IDisposable
     private readonly IRamTransferStatistics? _ram;
     private readonly Func<MigrationCapabilities> _capabilities;
     private readonly ILogger _logger;
+    private readonly MigrationTelemetry? _telemetry;
+    private readonly SectionByteCounts _bytes;
     private readonly CancellationTokenSource _cancel = new();
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _startTime;
@@ -46,7 +51,8 @@ public sealed partial class IncomingMigration : IDisposable
         Func<MigrationCapabilities> capabilities,
         GlobalState? globalState = null,
         IRamTransferStatistics? ram = null,
-        ILogger? logger = null)
+        ILogger? logger = null,
+        MigrationTelemetry? telemetry = null)
     {
         _registry = registry;
         _vm = vm;
@@ -55,6 +61,8 @@ public sealed partial class IncomingMigration : IDisposable
         _globalState = globalState;
         _ram = ram;
         _logger = logger ?? NullLogger.Instance;
+        _telemetry = telemetry;
+        _bytes = new SectionByteCounts(telemetry is null ? null : telemetry.SectionBytesLoaded);
         _startTime = NowMs();
         _lastProgressAt = _startTime;
     }
@@ -70,6 +78,9 @@ public sealed partial class IncomingMigration : IDisposable
 
     /// <summary>Stream bytes consumed so far.</summary>
     public long BytesReceived => _reader?.Offset ?? 0;
+
+    /// <summary>Stream bytes loaded so far by section kind (<see cref="SectionBytes.Total"/> is the stream read). Any thread.</summary>
+    public SectionBytes BytesLoaded => _bytes.Snapshot();
 
     /// <summary>
     /// Starts the incoming thread: <paramref name="listener"/> accepts the stream (the
@@ -127,9 +138,16 @@ public sealed partial class IncomingMigration : IDisposable
 
     private void Run(IncomingListener listener)
     {
+        // Spans, innermost last: they end in reverse order, also on failure.
+        Activity? root = null;
+        Activity? load = null;
+        Activity? deviceState = null;
+        Activity? section = null;
+        Activity? start = null;
         try
         {
             _transport = listener.Accept(_cancel.Token);
+            root = _telemetry?.StartActivity("migration.incoming");
             using BigLock.Scope _ = _vm.Bql.Acquire();
             SetStatus(MigrationStatus.None, MigrationStatus.Active);
             _globalState?.ResetReceived();
@@ -138,10 +156,44 @@ public sealed partial class IncomingMigration : IDisposable
             var loadState = new IncomingLoadState(
                 _transport.CanWrite ? _transport : null, _capabilities().IsEnabled(MigrationCapabilities.SwitchoverAck));
             _loadState = loadState;
-            var loader = new SaveStateLoader(_registry, _options, _vm.Bql, _logger);
+            var loader = new SaveStateLoader(_registry, _options, _vm.Bql, _logger, _bytes);
+            if (_telemetry is { } telemetry)
+            {
+                // The switchover's part of the stream (END and FULL sections, one span each, a
+                // handful): START and PART sections are too many for a span each.
+                loader.SectionStarting += (entry, type) =>
+                {
+                    if (type is SectionType.End or SectionType.Full)
+                    {
+                        deviceState ??= telemetry.StartActivity("migration.incoming.device_state");
+                        section = telemetry.StartActivity("migration.incoming.section");
+                        section?.SetTag(MigrationTelemetry.SectionKindTag, entry.Kind.ToTagValue());
+                        section?.SetTag("migration.section.name", entry.IdStr);
+                        section?.SetTag("migration.section.type", type == SectionType.End ? "end" : "full");
+                    }
+                };
+                loader.SectionLoaded += (_, _, bytes) =>
+                {
+                    section?.SetTag("migration.section.bytes", bytes);
+                    section?.Stop();
+                    section = null;
+                };
+            }
+
+            load = _telemetry?.StartActivity("migration.incoming.load");
             LoadResult result = loader.Load(reader, loadState);
+            deviceState?.Stop();
+            deviceState = null;
+            load?.SetTag("migration.bytes_loaded", result.BytesRead);
+            load?.SetTag("migration.sections", result.Sections);
+            load?.Stop();
+            load = null;
             LogLoaded(result.BytesRead, result.Sections);
+            start = _telemetry?.StartActivity("migration.incoming.start");
             EnterReceivedRunState();
+            start?.SetTag("migration.run_state", _vm.State.ToQapiName());
+            start?.Stop();
+            start = null;
             _totalTime = NowMs() - _startTime;
             SetStatus(MigrationStatus.Active, MigrationStatus.Completed);
             loadState.Shut(failed: false);
@@ -150,6 +202,12 @@ public sealed partial class IncomingMigration : IDisposable
         {
             _error = error;
             LogFailed(error, error.Message);
+            foreach (Activity? open in new[] { start, section, deviceState, load })
+            {
+                MigrationTelemetry.SetError(open, error);
+                open?.Stop();
+            }
+
             if (!SetStatus(MigrationStatus.Active, MigrationStatus.Failed))
             {
                 SetStatus(MigrationStatus.None, MigrationStatus.Failed);
@@ -159,6 +217,28 @@ public sealed partial class IncomingMigration : IDisposable
         }
         finally
         {
+            if (_transport is not null)
+            {
+                // A migration whose stream began to arrive (not a listener closed while waiting).
+                _telemetry?.IncomingFinished(Status);
+            }
+
+            if (root is not null)
+            {
+                root.SetTag(MigrationTelemetry.StatusTag, Status.ToQapiName());
+                root.SetTag("migration.bytes_loaded", _bytes.Snapshot().Total);
+                if (Status == MigrationStatus.Completed)
+                {
+                    root.SetStatus(ActivityStatusCode.Ok);
+                }
+                else if (_error is { } error)
+                {
+                    MigrationTelemetry.SetError(root, error);
+                }
+
+                root.Stop();
+            }
+
             _loadState?.Dispose();
             try
             {

@@ -25,6 +25,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     private readonly GlobalState? _globalState;
     private readonly IRamTransferStatistics? _ram;
     private readonly ILoggerFactory _loggers;
+    private readonly bool _ownsTelemetry;
     private readonly object _gate = new();
     private ImmutableList<string> _blockers = [];
     private MigrationParameters _parameters = new();
@@ -35,13 +36,24 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     private int _disposed;
 
     /// <summary>Creates the coordinator.</summary>
+    /// <param name="registry">The VM's savevm entries.</param>
+    /// <param name="vm">The VM.</param>
+    /// <param name="options">The wire format.</param>
+    /// <param name="globalState">The <c>globalstate</c> section, if the machine has one.</param>
+    /// <param name="ram">Where RAM statistics come from, if the machine has RAM.</param>
+    /// <param name="loggers">Where sessions log.</param>
+    /// <param name="telemetry">
+    /// The metrics and traces migrations feed (from the service container); when null the
+    /// coordinator makes its own and disposes it with itself.
+    /// </param>
     public MigrationCoordinator(
         SaveStateRegistry registry,
         VirtualMachine vm,
         SavevmOptions options,
         GlobalState? globalState = null,
         IRamTransferStatistics? ram = null,
-        ILoggerFactory? loggers = null)
+        ILoggerFactory? loggers = null,
+        MigrationTelemetry? telemetry = null)
     {
         _registry = registry;
         _vm = vm;
@@ -49,7 +61,12 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
         _globalState = globalState;
         _ram = ram;
         _loggers = loggers ?? NullLoggerFactory.Instance;
+        _ownsTelemetry = telemetry is null;
+        Telemetry = telemetry ?? new MigrationTelemetry();
     }
+
+    /// <summary>The meter and activity source this VM's migrations feed.</summary>
+    public MigrationTelemetry Telemetry { get; }
 
     /// <summary>The parameters the next (and the current) migration uses.</summary>
     public MigrationParameters Parameters => Volatile.Read(ref _parameters);
@@ -197,7 +214,8 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             }
 
             var session = new MigrationSession(
-                _registry, _vm, _options, Parameters, Capabilities, _globalState, _ram, _loggers.CreateLogger<MigrationSession>());
+                _registry, _vm, _options, Parameters, Capabilities, _globalState, _ram, _loggers.CreateLogger<MigrationSession>(),
+                Telemetry);
             _outgoing = session;
             Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
             session.Start(cancel => OutgoingTransport.Connect(parsed, descriptors, cancel));
@@ -226,7 +244,8 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             MigrationUri parsed = MigrationUri.Parse(uri);
             IncomingListener listener = IncomingListener.Listen(parsed, PassedDescriptors);
             var incoming = new IncomingMigration(
-                _registry, _vm, _options, () => Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>());
+                _registry, _vm, _options, () => Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>(),
+                Telemetry);
             _incoming = incoming;
             incoming.Start(listener);
             _incomingStarted.TrySetResult(incoming);
@@ -286,6 +305,10 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
 
         _incoming?.Dispose();
         _outgoing?.Dispose();
+        if (_ownsTelemetry)
+        {
+            Telemetry.Dispose();
+        }
     }
 
     private sealed class Blocker(MigrationCoordinator owner, string reason) : IDisposable

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
@@ -15,7 +16,8 @@ namespace MiniVmm.Migration.Control;
 /// downtime limit, then stop the VM (<c>finish-migrate</c>), complete, and leave the source in
 /// <c>postmigrate</c>. A failure or cancel restarts the source if it was running, with its
 /// memory intact. Status changes emit <c>MIGRATION</c> events when the <c>events</c>
-/// capability is on.
+/// capability is on. The session records its course in <see cref="Timeline"/> and, with a
+/// <see cref="MigrationTelemetry"/>, feeds the same figures to its metrics and traces.
 /// </summary>
 public sealed partial class MigrationSession : IDisposable
 {
@@ -33,6 +35,9 @@ public sealed partial class MigrationSession : IDisposable
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _continue = new(0);
     private readonly long _startTime;
+    private readonly MigrationTelemetry? _telemetry;
+    private readonly SectionByteCounts _bytes;
+    private readonly IDisposable _vmEvents;
 
     private MigrationParameters _parameters;
     private int _status = (int)MigrationStatus.None;
@@ -57,6 +62,21 @@ public sealed partial class MigrationSession : IDisposable
     private RunState? _stateBeforeSwitchover;
     private int _disposed;
 
+    // Telemetry and timeline state, migration thread only unless noted.
+    private Activity? _root;
+    private Activity? _iteration;
+    private bool _iterating;
+    private int _iterationPass;
+    private long _iterationStartMs;
+    private SectionBytes _iterationStartBytes;
+    private long _iterationSpanStartMs;
+    private SectionBytes _iterationSpanStartBytes;
+    private bool _ramStarted;
+    private long _pagesNormal;
+    private long _pagesZero;
+    private long _pendingBytes;     // read by the gauges through the timeline only
+    private double _bandwidth;
+
     /// <summary>
     /// Creates the session (QEMU's <c>migrate_init</c>): status none → setup, start time taken.
     /// </summary>
@@ -68,7 +88,8 @@ public sealed partial class MigrationSession : IDisposable
         MigrationCapabilities capabilities,
         GlobalState? globalState = null,
         IRamTransferStatistics? ram = null,
-        ILogger? logger = null)
+        ILogger? logger = null,
+        MigrationTelemetry? telemetry = null)
     {
         _registry = registry;
         _vm = vm;
@@ -79,10 +100,21 @@ public sealed partial class MigrationSession : IDisposable
         _ram = ram;
         _time = vm.Time;
         _logger = logger ?? NullLogger.Instance;
+        _telemetry = telemetry;
         _startTime = NowMs();
         _expectedDowntime = parameters.DowntimeLimit;
+        _bytes = new SectionByteCounts(telemetry is null ? null : telemetry.SectionBytesSent);
+        Timeline = new MigrationTimeline(DateTimeOffset.FromUnixTimeMilliseconds(_startTime));
+        Timeline.NoteRunState(0, vm.State);
+        _vmEvents = vm.Events.Subscribe(OnVmEvent);
         SetStatus(MigrationStatus.None, MigrationStatus.Setup);
     }
+
+    /// <summary>The migration's course over time: samples per rate window, passes and events. Any thread.</summary>
+    public MigrationTimeline Timeline { get; }
+
+    /// <summary>Stream bytes written so far by section kind (<see cref="SectionBytes.Total"/> is the stream). Any thread.</summary>
+    public SectionBytes BytesSent => _bytes.Snapshot();
 
     /// <summary>The current status.</summary>
     public MigrationStatus Status => (MigrationStatus)Volatile.Read(ref _status);
@@ -236,42 +268,37 @@ public sealed partial class MigrationSession : IDisposable
     private void Run(Func<CancellationToken, System.IO.Stream> connect)
     {
         SaveStateWriter? writer = null;
+        MigrationStreamWriter? stream = null;
         long threadStart = NowMs();
+        _telemetry?.Track(this);
+        _root = _telemetry?.StartActivity("migration.outgoing");
+        _root?.SetTag("migration.downtime_limit_ms", Parameters.DowntimeLimit);
+        _root?.SetTag("migration.max_bandwidth", Parameters.MaxBandwidth);
         try
         {
-            _transport = connect(_cancel.Token);
-            var stream = new MigrationStreamWriter(_transport, leaveOpen: true);
-            _stream = stream;
-            stream.RateLimitBytes = Parameters.BytesPerWindow;
-            if (_cancel.IsCancellationRequested)
+            Phase("setup", "migration.setup", () =>
             {
-                ShutdownTransport();
-            }
+                _transport = connect(_cancel.Token);
+                stream = new MigrationStreamWriter(_transport, leaveOpen: true);
+                _stream = stream;
+                stream.RateLimitBytes = Parameters.BytesPerWindow;
+                if (_cancel.IsCancellationRequested)
+                {
+                    ShutdownTransport();
+                }
 
-            writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger);
-            _iterationStart = NowMs();
-            _iterationInitialBytes = 0;
-            RunSetupPhase(writer);
-            CheckPasses();
-            Volatile.Write(ref _setupTime, NowMs() - threadStart);
+                writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger, _bytes);
+                _iterationStart = NowMs();
+                _iterationInitialBytes = 0;
+                RunSetupPhase(writer);
+                _ramStarted = true;
+                CheckPasses();
+                Volatile.Write(ref _setupTime, NowMs() - threadStart);
+            });
+            Sample(force: true);
             SetStatus(MigrationStatus.Setup, MigrationStatus.Active);
-
-            while (Status == MigrationStatus.Active)
-            {
-                if (!stream.IsRateLimited && IterateOnce(writer, stream))
-                {
-                    break;
-                }
-
-                if (DetectError(stream))
-                {
-                    break;
-                }
-
-                WaitForRateWindow(stream);
-            }
-
-            DetectError(stream);
+            StartIteration();
+            RunIterations(writer!, stream!);
         }
         catch (Exception error)
         {
@@ -279,8 +306,30 @@ public sealed partial class MigrationSession : IDisposable
         }
         finally
         {
+            EndIteration();
             FinishAndCleanUp(writer);
         }
+    }
+
+    /// <summary>The iteration loop (QEMU's <c>migration_thread</c> body), until completion, failure or cancel.</summary>
+    private void RunIterations(SaveStateWriter writer, MigrationStreamWriter stream)
+    {
+        while (Status == MigrationStatus.Active)
+        {
+            if (!stream.IsRateLimited && IterateOnce(writer, stream))
+            {
+                break;
+            }
+
+            if (DetectError(stream))
+            {
+                break;
+            }
+
+            WaitForRateWindow(stream);
+        }
+
+        DetectError(stream);
     }
 
     private void RunSetupPhase(SaveStateWriter writer)
@@ -339,8 +388,11 @@ public sealed partial class MigrationSession : IDisposable
         if (pending < (ulong)threshold || threshold == 0 && pending == 0)
         {
             pending = writer.PendingExact().Total;
+            Volatile.Write(ref _pendingBytes, (long)Math.Min(pending, long.MaxValue)); // the pass this sync ends records it
             CheckPasses();
         }
+
+        Volatile.Write(ref _pendingBytes, (long)Math.Min(pending, long.MaxValue));
 
         // Iterating can no longer shrink what is pending (every entry sent all it had and the
         // rest, like a device's stop-copy size, only moves at switchover): complete, whatever the
@@ -374,45 +426,68 @@ public sealed partial class MigrationSession : IDisposable
     private bool _lastRoundFinished;
     private ulong _lastPending = ulong.MaxValue;
 
+    /// <summary>
+    /// The switchover, one span with a child per step: stop the VM (<c>finish-migrate</c>),
+    /// optionally wait in <c>pre-switchover</c>, write the device state (END and FULL
+    /// sections, EOF, vmdesc), then complete (wait for the destination's SHUT with a return path).
+    /// </summary>
     private void Complete(SaveStateWriter writer, MigrationStreamWriter stream)
     {
-        using (_vm.Bql.Acquire())
+        EndIteration();
+        Sample(force: true);
+        Phase("switchover", "migration.switchover", () =>
         {
-            _downtimeStart = NowMs();
-            _vmWasLive = _vm.IsLive;
-            _stateBeforeSwitchover = _vm.State;
-            _globalState?.Store(_vm.State);
-            VmStateChangeResult stopped = _vm.StopForceState(RunState.FinishMigrate);
-            stopped.ThrowIfFailed();
-
-            if (_capabilities.IsEnabled(MigrationCapabilities.PauseBeforeSwitchover))
+            using (_vm.Bql.Acquire())
             {
-                PauseBeforeSwitchover();
+                Phase("stop", "migration.switchover.stop", () =>
+                {
+                    _downtimeStart = NowMs();
+                    _vmWasLive = _vm.IsLive;
+                    _stateBeforeSwitchover = _vm.State;
+                    _globalState?.Store(_vm.State);
+                    VmStateChangeResult stopped = _vm.StopForceState(RunState.FinishMigrate);
+                    Timeline.NoteRunState(NowMs() - _startTime, _vm.State);
+                    stopped.ThrowIfFailed();
+                });
+
+                if (_capabilities.IsEnabled(MigrationCapabilities.PauseBeforeSwitchover))
+                {
+                    Phase("pause", "migration.switchover.pause", PauseBeforeSwitchover);
+                }
+
+                stream.RateLimitBytes = 0;
+                Phase("device_state", "migration.switchover.device_state", writer.CompletePrecopy);
             }
 
-            stream.RateLimitBytes = 0;
-            writer.CompletePrecopy();
-        }
+            Phase("complete", "migration.switchover.complete", () =>
+            {
+                CheckPasses();
+                if (stream.Error is { } error)
+                {
+                    throw error;
+                }
 
-        CheckPasses();
-        if (stream.Error is { } error)
-        {
-            throw error;
-        }
+                // QEMU's await_return_path_close_on_source: the migration only completes once the
+                // destination says it loaded everything; a SHUT reporting failure fails it here, so
+                // the source VM runs again.
+                _returnPath?.WaitForShut(_cancel.Token);
 
-        // QEMU's await_return_path_close_on_source: the migration only completes once the
-        // destination says it loaded everything; a SHUT reporting failure fails it here, so
-        // the source VM runs again.
-        _returnPath?.WaitForShut(_cancel.Token);
+                long end = NowMs();
+                Volatile.Write(ref _downtime, end - _downtimeStart);
+                FinishTotals(stream, end);
+                Volatile.Write(ref _pendingBytes, 0);
+                MigrationStatus from = Status;
+                if (from is MigrationStatus.Active or MigrationStatus.Device)
+                {
+                    SetStatus(from, MigrationStatus.Completed);
+                }
+            });
 
-        long end = NowMs();
-        Volatile.Write(ref _downtime, end - _downtimeStart);
-        FinishTotals(stream, end);
-        MigrationStatus from = Status;
-        if (from is MigrationStatus.Active or MigrationStatus.Device)
-        {
-            SetStatus(from, MigrationStatus.Completed);
-        }
+            if (Status == MigrationStatus.Completed)
+            {
+                _telemetry?.Downtime(_downtime);
+            }
+        });
     }
 
     private void PauseBeforeSwitchover()
@@ -498,6 +573,7 @@ public sealed partial class MigrationSession : IDisposable
         long spent = now - _iterationStart;
         double bandwidth = (double)transferred / spent; // bytes per ms
         Volatile.Write(ref _threshold, (long)(bandwidth * Parameters.DowntimeLimit));
+        Volatile.Write(ref _bandwidth, bandwidth * 1000);
         Volatile.Write(ref _mbps, transferred * 8.0 / (spent / 1000.0) / 1e6);
         if (_ram?.Snapshot() is { } ram)
         {
@@ -513,6 +589,7 @@ public sealed partial class MigrationSession : IDisposable
         stream.StartNewRateWindow();
         _iterationStart = now;
         _iterationInitialBytes = bytes;
+        Sample();
     }
 
     private long _pagesAtWindowStart;
@@ -557,6 +634,8 @@ public sealed partial class MigrationSession : IDisposable
                 ? (int)parameters.CpuThrottleInitial
                 : (int)Math.Min(parameters.MaxCpuThrottle, current + parameters.CpuThrottleIncrement);
             _vm.CpuThrottlePercentage = next;
+            Timeline.AddEvent(new MigrationTimelineEvent(
+                now - _startTime, MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             LogThrottle(next);
         }
 
@@ -573,12 +652,22 @@ public sealed partial class MigrationSession : IDisposable
         RamTransferStats snapshot = _ram.Snapshot();
         CheckAutoConverge(snapshot, _stream);
         long syncs = snapshot.DirtySyncCount;
+        long before = _passes;
         while (_passes < syncs)
         {
             long pass = Interlocked.Increment(ref _passes);
             if (_capabilities.IsEnabled(MigrationCapabilities.Events))
             {
                 _vm.Events.Emit("MIGRATION_PASS", new() { ["pass"] = pass });
+            }
+        }
+
+        if (_passes > before)
+        {
+            _telemetry?.DirtySyncs(_passes - before);
+            if (_iterating)
+            {
+                StartIteration(EndIteration(nextPassFollows: true));
             }
         }
     }
@@ -617,17 +706,20 @@ public sealed partial class MigrationSession : IDisposable
 
     private void FinishAndCleanUp(SaveStateWriter? writer)
     {
+        Activity? cleanup = StartPhase("cleanup", "migration.cleanup");
         try
         {
             using (_vm.Bql.Acquire())
             {
                 _vm.CpuThrottlePercentage = 0;
                 RestoreRunState();
+                Timeline.NoteRunState(NowMs() - _startTime, _vm.State);
                 writer?.Cleanup();
             }
         }
         catch (Exception error)
         {
+            MigrationTelemetry.SetError(cleanup, error);
             Fail(error);
         }
         finally
@@ -643,8 +735,166 @@ public sealed partial class MigrationSession : IDisposable
                 Volatile.Write(ref _totalTime, NowMs() - _startTime);
             }
 
+            cleanup?.Stop();
+            Sample(force: true);
+            FinishTelemetry();
+            _vmEvents.Dispose();
             _finished.TrySetResult();
         }
+    }
+
+    /// <summary>Ends the migration's span with its status and counts its outcome. Migration thread, once.</summary>
+    private void FinishTelemetry()
+    {
+        MigrationStatus status = Status;
+        long total = Volatile.Read(ref _totalTime);
+        _telemetry?.OutgoingFinished(status, total);
+        if (_root is { } root)
+        {
+            root.SetTag(MigrationTelemetry.StatusTag, status.ToQapiName());
+            root.SetTag("migration.total_time_ms", total);
+            root.SetTag("migration.passes", Volatile.Read(ref _passes));
+            root.SetTag("migration.bytes_sent", _bytes.Snapshot().Total);
+            if (status == MigrationStatus.Completed)
+            {
+                root.SetTag("migration.downtime_ms", _downtime);
+                root.SetStatus(ActivityStatusCode.Ok);
+            }
+            else if (status == MigrationStatus.Failed)
+            {
+                MigrationTelemetry.SetError(root, _error ?? new InvalidOperationException("the migration failed"));
+            }
+
+            root.Stop();
+            _root = null;
+        }
+
+        _telemetry?.Untrack(this);
+    }
+
+    /// <summary>Runs one phase of the migration thread in a span of its own, noted in the timeline; a failure marks the span.</summary>
+    private void Phase(string phase, string spanName, Action body)
+    {
+        using Activity? activity = StartPhase(phase, spanName);
+        try
+        {
+            body();
+        }
+        catch (Exception error)
+        {
+            MigrationTelemetry.SetError(activity, error);
+            throw;
+        }
+    }
+
+    private Activity? StartPhase(string phase, string spanName)
+    {
+        Timeline.AddEvent(new MigrationTimelineEvent(NowMs() - _startTime, MigrationTimelineEventKind.Phase, phase));
+        return _telemetry?.StartActivity(spanName);
+    }
+
+    /// <summary>
+    /// Starts the record of the pass the dirty-sync count says is being sent, and an iteration
+    /// span unless one is open (a span covers passes that came faster than a rate window).
+    /// </summary>
+    /// <param name="startMs">When it starts (the previous pass's end), in ms since the start; now when null.</param>
+    private void StartIteration(long? startMs = null)
+    {
+        _iterating = true;
+        _iterationPass = (int)Volatile.Read(ref _passes);
+        _iterationStartMs = startMs ?? NowMs() - _startTime;
+        _iterationStartBytes = _bytes.Snapshot();
+        if (_iteration is null && _telemetry is not null)
+        {
+            _iteration = _telemetry.StartActivity("migration.iteration");
+            _iteration?.SetTag("migration.pass", _iterationPass);
+            _iterationSpanStartMs = _iterationStartMs;
+            _iterationSpanStartBytes = _iterationStartBytes;
+        }
+    }
+
+    /// <summary>
+    /// Ends the current pass: its record in the timeline and, unless <paramref name="nextPassFollows"/>
+    /// and the span is younger than a rate window, its span (failed if the migration is). Passes
+    /// can follow each other every few milliseconds near convergence (each exact pending sync is
+    /// one): one span per pass would flood a trace, so a span lasts at least a window and carries
+    /// the first and last pass it covers.
+    /// </summary>
+    /// <returns>When it ended, in ms since the start.</returns>
+    private long EndIteration(bool nextPassFollows = false)
+    {
+        long end = NowMs() - _startTime;
+        if (!_iterating)
+        {
+            return end;
+        }
+
+        _iterating = false;
+        SectionBytes now = _bytes.Snapshot();
+        long pending = Volatile.Read(ref _pendingBytes);
+        long dirtyRate = _ram?.Snapshot().DirtyPagesRate ?? 0;
+        Timeline.AddPass(new MigrationPassRecord(_iterationPass, _iterationStartMs, end, now - _iterationStartBytes, pending, dirtyRate));
+        if (_iteration is { } iteration && (!nextPassFollows || end - _iterationSpanStartMs >= WindowMilliseconds))
+        {
+            iteration.SetTag("migration.pass.last", _iterationPass);
+            iteration.SetTag("migration.bytes_sent", (now - _iterationSpanStartBytes).Total);
+            iteration.SetTag("migration.pending", pending);
+            iteration.SetTag("migration.dirty_rate", dirtyRate);
+            if (Status == MigrationStatus.Failed && _error is { } error)
+            {
+                MigrationTelemetry.SetError(iteration, error);
+            }
+
+            iteration.Stop();
+            _iteration = null;
+        }
+
+        return end;
+    }
+
+    /// <summary>
+    /// Takes a sample of the migration into the timeline and feeds the page counters with what
+    /// was sent since the last sample. Migration thread.
+    /// </summary>
+    private void Sample(bool force = false)
+    {
+        long now = NowMs() - _startTime;
+        RamTransferStats? ram = _ramStarted ? _ram?.Snapshot() : null;
+        long normal = ram?.Normal ?? 0;
+        long zero = ram?.Duplicate ?? 0;
+        _telemetry?.PagesSent(normal - _pagesNormal, zero - _pagesZero);
+        (_pagesNormal, _pagesZero) = (normal, zero);
+        RunState state = _vm.State;
+        Timeline.NoteRunState(now, state);
+        Timeline.AddSample(
+            new MigrationTimelineSample(
+                now,
+                Status,
+                state,
+                (int)Volatile.Read(ref _passes),
+                Volatile.Read(ref _pendingBytes),
+                Volatile.Read(ref _threshold),
+                ram?.DirtyPagesRate ?? 0,
+                Volatile.Read(ref _bandwidth),
+                _bytes.Snapshot(),
+                normal,
+                zero,
+                _vm.CpuThrottlePercentage),
+            force);
+    }
+
+    /// <summary>Keeps the VM's events (not the migration's own) and the run state they reveal in the timeline. Emitting thread.</summary>
+    private void OnVmEvent(VmEvent vmEvent)
+    {
+        if (vmEvent.Name is "MIGRATION" or "MIGRATION_PASS")
+        {
+            return;
+        }
+
+        long at = vmEvent.Timestamp.ToUnixTimeMilliseconds() - _startTime;
+        Timeline.AddEvent(new MigrationTimelineEvent(
+            at, MigrationTimelineEventKind.VmEvent, vmEvent.Name, vmEvent.Data?.ToJsonString()));
+        Timeline.NoteRunState(at, _vm.State);
     }
 
     /// <summary>QEMU's <c>migration_iteration_finish</c>: where the source VM goes after the loop.</summary>
@@ -750,6 +1000,9 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         LogStatus(from.ToQapiName(), to.ToQapiName());
+        Timeline.AddEvent(new MigrationTimelineEvent(
+            NowMs() - _startTime, MigrationTimelineEventKind.Status, to.ToQapiName(),
+            to == MigrationStatus.Failed ? _error?.Message : null));
         if (_capabilities.IsEnabled(MigrationCapabilities.Events))
         {
             _vm.Events.Emit("MIGRATION", new() { ["status"] = to.ToQapiName() });
@@ -770,6 +1023,7 @@ public sealed partial class MigrationSession : IDisposable
 
         Cancel();
         _thread?.Join();
+        _vmEvents.Dispose();
         _cancel.Dispose();
         _continue.Dispose();
     }

@@ -78,6 +78,9 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     /// <inheritdoc />
     public SaveVmHandlerFeatures Features => SaveVmHandlerFeatures.Live;
 
+    /// <inheritdoc />
+    public SectionKind Kind => SectionKind.Ram;
+
     /// <summary>The guest memory this handler sends and loads.</summary>
     public GuestMemory Memory => _memory;
 

@@ -26,6 +26,13 @@ public interface ISaveVmHandlers
     /// <summary>Which of the optional stream-shaping callbacks this handler implements.</summary>
     SaveVmHandlerFeatures Features { get; }
 
+    /// <summary>
+    /// What this entry's sections carry, for the accounting of stream bytes by kind (metrics,
+    /// the migration timeline); <see cref="SectionKind.Other"/> unless a handler says otherwise.
+    /// Any thread.
+    /// </summary>
+    SectionKind Kind => SectionKind.Other;
+
     // ---- Source, QMP thread, big lock held ----
 
     /// <summary>

@@ -63,6 +63,9 @@ public sealed class SaveStateEntry
     /// <summary>The name and instance a device-path-prefixed entry was known by before, accepted on load.</summary>
     public SectionName? Compat { get; }
 
+    /// <summary>What the entry's sections carry (its handlers' <see cref="ISaveVmHandlers.Kind"/>; VMState entries are <see cref="SectionKind.Other"/>).</summary>
+    public SectionKind Kind => Handlers?.Kind ?? SectionKind.Other;
+
     /// <summary>Whether the entry has a START section (QEMU's <c>is_ram</c>: a save_setup callback).</summary>
     public bool IsIterable => Has(SaveVmHandlerFeatures.SaveSetup);
 

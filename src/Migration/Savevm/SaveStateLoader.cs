@@ -13,7 +13,9 @@ namespace MiniVmm.Migration.Savevm;
 /// (START/FULL by idstr and instance, PART/END by the id learned from START), footer checks,
 /// EOF and the optional vmdesc trailer, and load_cleanup whatever happened. Every failure is a
 /// <see cref="MigrationLoadException"/> with QEMU's wording, the section and the offset.
-/// Runs with the big lock held.
+/// Runs with the big lock held. Every byte read is counted by <see cref="SectionKind"/> in
+/// <see cref="Bytes"/>; <see cref="SectionStarting"/> and <see cref="SectionLoaded"/> tell of
+/// each section.
 /// </summary>
 public sealed partial class SaveStateLoader
 {
@@ -23,15 +25,41 @@ public sealed partial class SaveStateLoader
     private readonly SavevmOptions _options;
     private readonly BigLock _bql;
     private readonly ILogger _logger;
+    private readonly SectionByteCounts _bytes;
 
     /// <summary>Creates a loader for <paramref name="registry"/>.</summary>
-    public SaveStateLoader(SaveStateRegistry registry, SavevmOptions options, BigLock bql, ILogger? logger = null)
+    /// <param name="registry">The entries to load into.</param>
+    /// <param name="options">The wire format.</param>
+    /// <param name="bql">The big lock.</param>
+    /// <param name="logger">Where warnings are logged.</param>
+    /// <param name="bytes">Where read bytes are counted by kind; a fresh count when null.</param>
+    public SaveStateLoader(
+        SaveStateRegistry registry, SavevmOptions options, BigLock bql, ILogger? logger = null, SectionByteCounts? bytes = null)
     {
         _registry = registry;
         _options = options;
         _bql = bql;
         _logger = logger ?? NullLogger.Instance;
+        _bytes = bytes ?? new SectionByteCounts();
     }
+
+    /// <summary>
+    /// The bytes read so far by section kind: a section from its type byte through its footer,
+    /// everything outside sections as <see cref="SectionKind.Other"/>.
+    /// </summary>
+    public SectionByteCounts Bytes => _bytes;
+
+    /// <summary>
+    /// A section's header was read and its entry found; its body is next. Loading thread, big
+    /// lock held; must not block.
+    /// </summary>
+    public event Action<SaveStateEntry, SectionType>? SectionStarting;
+
+    /// <summary>
+    /// A section was loaded, footer included, with its size in bytes. Not raised for a section
+    /// whose load failed. Loading thread, big lock held; must not block.
+    /// </summary>
+    public event Action<SaveStateEntry, SectionType, long>? SectionLoaded;
 
     /// <summary>Loads the whole stream. Big lock held.</summary>
     /// <param name="stream">The stream.</param>
@@ -55,11 +83,30 @@ public sealed partial class SaveStateLoader
         var warnings = new List<string>();
         try
         {
-            ReadHeader(stream);
+            long start = stream.Offset;
+            try
+            {
+                ReadHeader(stream);
+            }
+            finally
+            {
+                _bytes.Add(SectionKind.Other, stream.Offset - start);
+            }
+
             LoadSetup(stream);
             incoming.CountSwitchoverAcks(_registry.Entries);
             int sections = LoadSections(stream, incoming);
-            byte[]? vmdesc = ReadVmDescription(stream, warnings);
+            long trailer = stream.Offset;
+            byte[]? vmdesc;
+            try
+            {
+                vmdesc = ReadVmDescription(stream, warnings);
+            }
+            finally
+            {
+                _bytes.Add(SectionKind.Other, stream.Offset - trailer);
+            }
+
             return new LoadResult(stream.Offset, sections, warnings, vmdesc);
         }
         catch (MigrationLoadException)
@@ -169,9 +216,18 @@ public sealed partial class SaveStateLoader
                     sections++;
                     break;
                 case SectionType.Command:
-                    HandleCommand(stream, at, incoming);
+                    try
+                    {
+                        HandleCommand(stream, at, incoming);
+                    }
+                    finally
+                    {
+                        _bytes.Add(SectionKind.Other, stream.Offset - at);
+                    }
+
                     break;
                 case SectionType.Eof:
+                    _bytes.Add(SectionKind.Other, stream.Offset - at);
                     return sections;
                 default:
                     throw new MigrationLoadException($"Unknown savevm section type {type}", at);
@@ -219,17 +275,27 @@ public sealed partial class SaveStateLoader
         }
 
         started[sectionId] = (entry, (int)version);
+        SectionStarting?.Invoke(entry, type);
         try
         {
-            LoadBody(stream, entry, (int)version);
+            try
+            {
+                LoadBody(stream, entry, (int)version);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                throw new MigrationLoadException(
+                    $"error while loading state for instance 0x{instanceId:x} of device '{entry.IdStr}'", at, context, error);
+            }
+
+            CheckFooter(stream, entry, sectionId, context);
         }
-        catch (Exception error) when (error is not OutOfMemoryException)
+        finally
         {
-            throw new MigrationLoadException(
-                $"error while loading state for instance 0x{instanceId:x} of device '{entry.IdStr}'", at, context, error);
+            _bytes.Add(entry.Kind, stream.Offset - at);
         }
 
-        CheckFooter(stream, entry, sectionId, context);
+        SectionLoaded?.Invoke(entry, type, stream.Offset - at);
     }
 
     private void LoadPartOrEnd(
@@ -242,17 +308,27 @@ public sealed partial class SaveStateLoader
         }
 
         var context = new SectionContext(type, sectionId, section.Entry.IdStr, section.Entry.InstanceId);
+        SectionStarting?.Invoke(section.Entry, type);
         try
         {
-            LoadBody(stream, section.Entry, section.Version);
+            try
+            {
+                LoadBody(stream, section.Entry, section.Version);
+            }
+            catch (Exception error) when (error is not OutOfMemoryException)
+            {
+                throw new MigrationLoadException(
+                    $"error while loading state section id {sectionId}({section.Entry.IdStr})", at, context, error);
+            }
+
+            CheckFooter(stream, section.Entry, sectionId, context);
         }
-        catch (Exception error) when (error is not OutOfMemoryException)
+        finally
         {
-            throw new MigrationLoadException(
-                $"error while loading state section id {sectionId}({section.Entry.IdStr})", at, context, error);
+            _bytes.Add(section.Entry.Kind, stream.Offset - at);
         }
 
-        CheckFooter(stream, section.Entry, sectionId, context);
+        SectionLoaded?.Invoke(section.Entry, type, stream.Offset - at);
     }
 
     private static void LoadBody(MigrationStreamReader stream, SaveStateEntry entry, int version)

@@ -12,7 +12,8 @@ namespace MiniVmm.Migration.Savevm;
 /// sections (setup), PART sections (iteration rounds), then at switchover END sections, FULL
 /// sections, EOF and the vmdesc JSON. The core writes every section header and footer; the
 /// handlers only write bodies. A handler failure sets the stream's sticky error and is thrown
-/// as a <see cref="MigrationStreamException"/> naming the section.
+/// as a <see cref="MigrationStreamException"/> naming the section. Every byte written is
+/// counted by <see cref="SectionKind"/> in <see cref="Bytes"/>.
 /// </summary>
 public sealed partial class SaveStateWriter
 {
@@ -21,20 +22,35 @@ public sealed partial class SaveStateWriter
     private readonly SavevmOptions _options;
     private readonly BigLock _bql;
     private readonly ILogger _logger;
+    private readonly SectionByteCounts _bytes;
 
     /// <summary>Creates a writer over <paramref name="stream"/>.</summary>
+    /// <param name="registry">The entries to save.</param>
+    /// <param name="stream">The stream.</param>
+    /// <param name="options">The wire format.</param>
+    /// <param name="bql">The big lock.</param>
+    /// <param name="logger">Where failures are logged.</param>
+    /// <param name="bytes">Where written bytes are counted by kind; a fresh count when null.</param>
     public SaveStateWriter(
-        SaveStateRegistry registry, MigrationStreamWriter stream, SavevmOptions options, BigLock bql, ILogger? logger = null)
+        SaveStateRegistry registry, MigrationStreamWriter stream, SavevmOptions options, BigLock bql, ILogger? logger = null,
+        SectionByteCounts? bytes = null)
     {
         _registry = registry;
         _stream = stream;
         _options = options;
         _bql = bql;
         _logger = logger ?? NullLogger.Instance;
+        _bytes = bytes ?? new SectionByteCounts();
     }
 
     /// <summary>The stream being written.</summary>
     public MigrationStreamWriter Stream => _stream;
+
+    /// <summary>
+    /// The bytes written so far by section kind: a section from its type byte through its
+    /// footer, everything outside sections as <see cref="SectionKind.Other"/>.
+    /// </summary>
+    public SectionByteCounts Bytes => _bytes;
 
     /// <summary>
     /// Writes the file header and the configuration section. Migration thread; QEMU 7.2 runs
@@ -43,12 +59,20 @@ public sealed partial class SaveStateWriter
     public void WriteHeader(IReadOnlyList<string>? capabilities = null)
     {
         CheckSetupLock();
-        _stream.PutBe32(StreamHeader.Magic);
-        _stream.PutBe32(StreamHeader.Version);
-        if (_options.SendConfiguration)
+        long start = _stream.BytesWritten;
+        try
         {
-            _stream.PutByte((byte)SectionType.Configuration);
-            new MachineConfiguration(_options.MachineName, capabilities ?? []).Write(_stream);
+            _stream.PutBe32(StreamHeader.Magic);
+            _stream.PutBe32(StreamHeader.Version);
+            if (_options.SendConfiguration)
+            {
+                _stream.PutByte((byte)SectionType.Configuration);
+                new MachineConfiguration(_options.MachineName, capabilities ?? []).Write(_stream);
+            }
+        }
+        finally
+        {
+            CountSince(start, SectionKind.Other);
         }
     }
 
@@ -63,10 +87,19 @@ public sealed partial class SaveStateWriter
             throw new ArgumentOutOfRangeException(nameof(payload), "a command payload is at most 65535 bytes");
         }
 
-        _stream.PutByte((byte)SectionType.Command);
-        _stream.PutBe16((ushort)command);
-        _stream.PutBe16((ushort)payload.Length);
-        _stream.PutBuffer(payload);
+        long start = _stream.BytesWritten;
+        try
+        {
+            _stream.PutByte((byte)SectionType.Command);
+            _stream.PutBe16((ushort)command);
+            _stream.PutBe16((ushort)payload.Length);
+            _stream.PutBuffer(payload);
+        }
+        finally
+        {
+            CountSince(start, SectionKind.Other);
+        }
+
         _stream.Flush();
     }
 
@@ -186,13 +219,21 @@ public sealed partial class SaveStateWriter
 
         vmdesc.EndArray();
         vmdesc.EndObject();
-        _stream.PutByte((byte)SectionType.Eof);
-        if (_options.SendVmDescription)
+        long start = _stream.BytesWritten;
+        try
         {
-            byte[] json = vmdesc.ToUtf8();
-            _stream.PutByte((byte)SectionType.VmDescription);
-            _stream.PutBe32((uint)json.Length);
-            _stream.PutBuffer(json);
+            _stream.PutByte((byte)SectionType.Eof);
+            if (_options.SendVmDescription)
+            {
+                byte[] json = vmdesc.ToUtf8();
+                _stream.PutByte((byte)SectionType.VmDescription);
+                _stream.PutBe32((uint)json.Length);
+                _stream.PutBuffer(json);
+            }
+        }
+        finally
+        {
+            CountSince(start, SectionKind.Other);
         }
 
         _stream.Flush();
@@ -219,6 +260,19 @@ public sealed partial class SaveStateWriter
     }
 
     private void WriteFullSection(SaveStateEntry entry, VmDescriptionWriter vmdesc)
+    {
+        long sectionStart = _stream.BytesWritten;
+        try
+        {
+            WriteFullSectionCounted(entry, vmdesc);
+        }
+        finally
+        {
+            CountSince(sectionStart, entry.Kind);
+        }
+    }
+
+    private void WriteFullSectionCounted(SaveStateEntry entry, VmDescriptionWriter vmdesc)
     {
         WriteHeader(entry, SectionType.Full);
         long start = _stream.BytesWritten;
@@ -253,18 +307,28 @@ public sealed partial class SaveStateWriter
     private void WriteSection(
         SaveStateEntry entry, SectionType type, Action<ISaveVmHandlers, MigrationStreamWriter> body, string callback)
     {
-        WriteHeader(entry, type);
+        long start = _stream.BytesWritten;
         try
         {
-            body(entry.Handlers!, _stream);
-        }
-        catch (Exception error)
-        {
-            throw Fail(entry, callback, error);
-        }
+            WriteHeader(entry, type);
+            try
+            {
+                body(entry.Handlers!, _stream);
+            }
+            catch (Exception error)
+            {
+                throw Fail(entry, callback, error);
+            }
 
-        WriteFooter(entry);
+            WriteFooter(entry);
+        }
+        finally
+        {
+            CountSince(start, entry.Kind);
+        }
     }
+
+    private void CountSince(long start, SectionKind kind) => _bytes.Add(kind, _stream.BytesWritten - start);
 
     private void WriteHeader(SaveStateEntry entry, SectionType type)
     {

@@ -101,6 +101,9 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     public SaveVmHandlerFeatures Features => SaveVmHandlerFeatures.Live | SaveVmHandlerFeatures.SaveState;
 
     /// <inheritdoc />
+    public SectionKind Kind => SectionKind.Vfio;
+
+    /// <inheritdoc />
     public void Register(SaveStateRegistry registry) =>
         registry.RegisterLive(IdStr, SaveStateRegistry.InstanceIdAny, 1, this);
 
@@ -680,9 +683,9 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
         public void ApproveSwitchover() => throw new InvalidOperationException("switchover-ack is off");
     }
 
-    [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "{IdStr}: failed to change the device state from {From} to {To}")]
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Warning, Message = "{IdStr}: failed to change the device state from {From} to {To}")]
     private partial void LogSetStateFailed(Exception error, string idStr, string from, string to);
 
-    [LoggerMessage(EventId = 5002, Level = LogLevel.Warning, Message = "{IdStr}: resetting the device")]
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Warning, Message = "{IdStr}: resetting the device")]
     private partial void LogResetting(string idStr);
 }

@@ -82,6 +82,9 @@ internal sealed class RecordingHandlers : ISaveVmHandlers
 
     public SaveVmHandlerFeatures Features { get; }
 
+    /// <summary>What the handler's sections carry (for byte accounting); Other unless set.</summary>
+    public SectionKind Kind { get; init; } = SectionKind.Other;
+
     /// <summary>What <see cref="IsActive"/> answers.</summary>
     public bool Active { get; set; } = true;
 
