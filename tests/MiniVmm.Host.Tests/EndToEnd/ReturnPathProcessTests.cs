@@ -79,7 +79,7 @@ public sealed class ReturnPathProcessTests : VmFixture
         Vm source = await StartRunningSourceAsync(VmProgram.MiniVmm, sample);
 
         await AssertFailsThroughShutAndRunsOnAsync(source, doomed, uri);
-        Assert.That(doomed.Process.Stderr, Does.Contain("Unknown savevm section or instance 'x-sample' 0"));
+        Assert.That(doomed.Process.Stderr, Does.Contain("Unknown savevm section or instance 'a/x-sample' 0"), "sections are keyed by device id");
     }
 
     [TestCase(VmProgram.Qemu, VmProgram.MiniVmm)]
