@@ -68,6 +68,12 @@ public sealed partial class IncomingMigration : IDisposable
     /// <summary>Completes when the load has finished, one way or the other.</summary>
     public Task Finished => _finished.Task;
 
+    /// <summary>
+    /// Runs on the accepted connection before the load (the TLS handshake when <c>tls-creds</c>
+    /// is set, read when the source connects, as QEMU does); returns the stream to load from.
+    /// </summary>
+    public Func<System.IO.Stream, CancellationToken, System.IO.Stream>? SecureTransport { get; init; }
+
     /// <summary>Stream bytes consumed so far.</summary>
     public long BytesReceived => _reader?.Offset ?? 0;
 
@@ -130,6 +136,11 @@ public sealed partial class IncomingMigration : IDisposable
         try
         {
             _transport = listener.Accept(_cancel.Token);
+            if (SecureTransport is { } secure)
+            {
+                _transport = secure(_transport, _cancel.Token);
+            }
+
             using BigLock.Scope _ = _vm.Bql.Acquire();
             SetStatus(MigrationStatus.None, MigrationStatus.Active);
             _globalState?.ResetReceived();

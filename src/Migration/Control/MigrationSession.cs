@@ -4,6 +4,7 @@ using MiniVmm.Migration.Machine;
 using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
+using MiniVmm.Migration.Transport;
 using MiniVmm.Runstate;
 
 namespace MiniVmm.Migration.Control;
@@ -674,28 +675,7 @@ public sealed partial class MigrationSession : IDisposable
         }
     }
 
-    private void ShutdownTransport()
-    {
-        try
-        {
-            switch (_transport)
-            {
-                case System.Net.Sockets.NetworkStream network:
-                    network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
-                    break;
-                case MiniVmm.Native.FileDescriptorStream passed when passed.Handle.TryShutdownSocket():
-                    // A socket passed with getfd: shutdown wakes a write blocked on it.
-                    break;
-                case { } other:
-                    other.Dispose();
-                    break;
-            }
-        }
-        catch (Exception error) when (error is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            // Already closed: the thread sees the failure on its next write.
-        }
-    }
+    private void ShutdownTransport() => TransportShutdown.Shutdown(_transport);
 
     private void CloseTransport()
     {
