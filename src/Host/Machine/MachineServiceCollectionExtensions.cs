@@ -5,6 +5,7 @@ using MiniVmm.Host.CommandLine;
 using MiniVmm.Host.Devices;
 using MiniVmm.Host.Devices.Models;
 using MiniVmm.Host.Guest;
+using MiniVmm.Host.Objects;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
 using MiniVmm.Host.Qmp.Commands.Migration;
@@ -69,6 +70,7 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<DeviceModelCatalog>().Check(options.Devices), provider));
         services.AddSaveStateDevice<DeviceSet>();
 
+        services.AddSingleton(provider => new TlsObjectTable(provider.GetRequiredService<VmOptions>()));
         services.AddSingleton(provider => new MigrationCoordinator(
             provider.GetRequiredService<SaveStateRegistry>(),
             provider.GetRequiredService<VirtualMachine>(),
@@ -77,12 +79,15 @@ public static class MachineServiceCollectionExtensions
             provider.GetService<IRamTransferStatistics>(),
             provider.GetRequiredService<ILoggerFactory>())
         {
+            TlsCredentials = provider.GetRequiredService<TlsObjectTable>().Find,
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
             VfioTransferred = () => provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
         });
         services.AddSingleton<VfioMigrationBlockers>();
 
         return services
+            .AddQmpCommand<ObjectAddCommand>()
+            .AddQmpCommand<ObjectDelCommand>()
             .AddQmpCommand<MigrateCommand>()
             .AddQmpCommand<MigrateIncomingCommand>()
             .AddQmpCommand<MigrateCancelCommand>()

@@ -1,0 +1,256 @@
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json.Nodes;
+using MiniVmm.Host.Tests.Support;
+
+namespace MiniVmm.Host.Tests.EndToEnd;
+
+/// <summary>
+/// TLS migration with real processes, in QEMU's spelling (<c>-object tls-creds-x509</c>,
+/// <c>tls-creds</c>, <c>tls-hostname</c>): MiniVmm to MiniVmm, QEMU 7.2 to MiniVmm and back with
+/// mutual authentication, the failures an operator meets (wrong CA, expired certificate, host name
+/// mismatch, a client without a certificate), and a capture that shows the guest's RAM does not
+/// travel in the clear.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class TlsMigrationProcessTests : VmFixture
+{
+    private const long Ram64M = 64L << 20;
+    private const long LoaderAddress = 0x400000;
+    private const long PatternAddress = 0x900000;
+    private static readonly string[] Machine = ["-M", "none", "-m", "64M", "-nodefaults", "-display", "none"];
+
+    private X509Certificate2 _authority = null!;
+    private string _serverDir = null!;
+    private string _clientDir = null!;
+    private byte[] _data = null!;
+
+    [SetUp]
+    public void CreateCertificates()
+    {
+        _authority = TestCertificates.CreateAuthority("MiniVmm test CA");
+        using X509Certificate2 server = TestCertificates.CreateLeaf(_authority, "destination");
+        using X509Certificate2 client = TestCertificates.CreateLeaf(_authority, "source");
+        _serverDir = TestCertificates.WriteServer(Temp.File("server"), _authority, server);
+        _clientDir = TestCertificates.WriteClient(Temp.File("client"), _authority, client);
+        _data = GuestRam.WriteRandomFile(Temp.File("data.bin"), 2 << 20, seed: 13);
+    }
+
+    [TearDown]
+    public void DisposeCertificates() => _authority.Dispose();
+
+    private static string[] Creds(string directory, string endpoint, bool verifyPeer = true) =>
+        ["-object", $"tls-creds-x509,id=tls0,dir={directory},endpoint={endpoint},verify-peer={(verifyPeer ? "on" : "off")}"];
+
+    private string[] Loader => ["-device", $"loader,file={Temp.File("data.bin")},addr=0x{LoaderAddress:x}"];
+
+    private static async Task SetReturnPathAsync(Vm vm) =>
+        await vm.ReturnOfAsync("migrate-set-capabilities", new()
+        {
+            ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "return-path", ["state"] = true }),
+        });
+
+    private async Task<Vm> StartDestinationAsync(VmProgram program, string serverDir, string uri, bool returnPath, bool verifyPeer = true, bool tls = true)
+    {
+        Vm destination = await StartAsync(program, "dst", [.. Machine, .. Creds(serverDir, "server", verifyPeer), "-incoming", "defer"]);
+        if (tls)
+        {
+            await destination.SetParametersAsync(new() { ["tls-creds"] = "tls0" });
+        }
+
+        if (returnPath)
+        {
+            await SetReturnPathAsync(destination);
+        }
+
+        await destination.ReturnOfAsync("migrate-incoming", new() { ["uri"] = uri });
+        return destination;
+    }
+
+    private async Task<Vm> StartSourceAsync(VmProgram program, string clientDir, bool returnPath, string? hostname = null, bool tls = true, params string[] extra)
+    {
+        Vm source = await StartAsync(program, "src", [.. Machine, .. Creds(clientDir, "client"), .. Loader, .. extra]);
+        var parameters = new JsonObject { ["tls-creds"] = tls ? "tls0" : "" };
+        if (hostname is not null)
+        {
+            parameters["tls-hostname"] = hostname;
+        }
+
+        await source.SetParametersAsync(parameters);
+        if (returnPath)
+        {
+            await SetReturnPathAsync(source);
+        }
+
+        return source;
+    }
+
+    private async Task AssertRamIdenticalAsync(Vm source, Vm destination)
+    {
+        byte[] sourceRam = await source.ReadRamAsync(0, Ram64M, Temp.File("src.img"));
+        byte[] destinationRam = await destination.ReadRamAsync(0, Ram64M, Temp.File("dst.img"));
+        Assert.Multiple(() =>
+        {
+            Assert.That(sourceRam.AsSpan((int)LoaderAddress, _data.Length).SequenceEqual(_data), Is.True, "the source's loader data");
+            Assert.That(destinationRam.AsSpan().SequenceEqual(sourceRam), Is.True, GuestRam.FirstDifference(sourceRam, destinationRam));
+        });
+    }
+
+    [Test]
+    public async Task MiniVmm_to_MiniVmm_over_tls_with_mutual_authentication_and_return_path([Values] bool returnPath)
+    {
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartDestinationAsync(VmProgram.MiniVmm, _serverDir, uri, returnPath);
+        Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath);
+
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertRamIdenticalAsync(source, destination);
+        JsonObject parameters = (await source.ReturnOfAsync("query-migrate-parameters"))!.AsObject();
+        Assert.That(parameters["tls-creds"]?.GetValue<string>(), Is.EqualTo("tls0"));
+    }
+
+    [Test]
+    public async Task MiniVmm_to_MiniVmm_over_tls_on_a_unix_socket_needs_tls_hostname()
+    {
+        string uri = $"unix:{Temp.File("mig.sock")}";
+        Vm destination = await StartDestinationAsync(VmProgram.MiniVmm, _serverDir, uri, returnPath: true);
+        Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath: true);
+
+        await source.MigrateAsync(uri);
+        JsonObject refused = await source.WaitForMigrationEndAsync();
+        Assert.That(refused["error-desc"]?.GetValue<string>(), Is.EqualTo("No hostname available for TLS"), refused.ToJsonString());
+        Assert.That(await source.RunStateAsync(), Is.EqualTo("running"));
+
+        await source.SetParametersAsync(new() { ["tls-hostname"] = "localhost" });
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertRamIdenticalAsync(source, destination);
+    }
+
+    [Test]
+    public async Task Qemu_to_MiniVmm_over_tls_with_mutual_authentication([Values] bool returnPath)
+    {
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartDestinationAsync(VmProgram.MiniVmm, _serverDir, uri, returnPath);
+        Vm source = await StartSourceAsync(VmProgram.Qemu, _clientDir, returnPath);
+
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertRamIdenticalAsync(source, destination);
+    }
+
+    [Test]
+    public async Task MiniVmm_to_Qemu_over_tls_with_mutual_authentication([Values] bool returnPath)
+    {
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartDestinationAsync(VmProgram.Qemu, _serverDir, uri, returnPath);
+        Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath);
+
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertRamIdenticalAsync(source, destination);
+    }
+
+    public enum Fault
+    {
+        WrongCa,
+        ExpiredServerCertificate,
+        HostnameMismatch,
+        ClientWithoutCertificate,
+        ClientFromAnotherCa,
+    }
+
+    [Test]
+    public async Task A_failed_tls_handshake_names_its_cause_and_the_source_runs_on([Values] Fault fault)
+    {
+        string serverDir = _serverDir;
+        string clientDir = _clientDir;
+        string? hostname = null;
+        string expected;
+        using X509Certificate2 other = TestCertificates.CreateAuthority("Another CA");
+        switch (fault)
+        {
+            case Fault.WrongCa:
+                clientDir = TestCertificates.WriteClient(Temp.File("client-other-ca"), other, null);
+                expected = "is not signed by ca-cert.pem in " + clientDir;
+                break;
+            case Fault.ExpiredServerCertificate:
+                using (X509Certificate2 expired = TestCertificates.CreateLeaf(_authority, "expired", expired: true))
+                {
+                    serverDir = TestCertificates.WriteServer(Temp.File("server-expired"), _authority, expired);
+                }
+
+                expected = "the server's certificate 'CN=expired' expired on";
+                break;
+            case Fault.HostnameMismatch:
+                hostname = "destination.example";
+                expected = "the server's certificate does not name 'destination.example'";
+                break;
+            case Fault.ClientWithoutCertificate:
+                clientDir = TestCertificates.WriteClient(Temp.File("client-none"), _authority, null);
+                expected = "requires a client certificate";
+                break;
+            default:
+                using (X509Certificate2 stranger = TestCertificates.CreateLeaf(other, "stranger"))
+                {
+                    clientDir = TestCertificates.WriteClient(Temp.File("client-stranger"), _authority, stranger);
+                }
+
+                expected = "refused this side's certificate";
+                break;
+        }
+
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartDestinationAsync(VmProgram.MiniVmm, serverDir, uri, returnPath: true);
+        Vm source = await StartSourceAsync(VmProgram.MiniVmm, clientDir, returnPath: true, hostname);
+
+        await source.MigrateAsync(uri);
+        JsonObject failed = await source.WaitForMigrationEndAsync();
+        JsonObject destinationInfo = await destination.WaitForMigrationEndAsync();
+        TestContext.Out.WriteLine($"source: {failed["error-desc"]}\ndestination: {destinationInfo["error-desc"]}");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(failed["status"]?.GetValue<string>(), Is.EqualTo("failed"), failed.ToJsonString());
+            Assert.That(failed["error-desc"]?.GetValue<string>(), Does.StartWith($"TLS handshake with 127.0.0.1:").And.Contain(expected), failed.ToJsonString());
+            Assert.That(destinationInfo["status"]?.GetValue<string>(), Is.EqualTo("failed"), destinationInfo.ToJsonString());
+            Assert.That(await source.RunStateAsync(), Is.EqualTo("running"));
+        });
+    }
+
+    [Test]
+    public async Task A_capture_of_the_tls_connection_does_not_hold_a_pattern_from_guest_ram_while_a_plain_one_does([Values] bool tls)
+    {
+        byte[] pattern = new byte[64];
+        for (int i = 0; i < pattern.Length; i++)
+        {
+            pattern[i] = (byte)(0xA5 ^ (i * 37));
+        }
+
+        File.WriteAllBytes(Temp.File("pattern.bin"), pattern);
+        int port = GuestRam.FreeTcpPort();
+        Vm destination = await StartDestinationAsync(VmProgram.MiniVmm, _serverDir, $"tcp:127.0.0.1:{port}", returnPath: false, tls: tls);
+        await using var relay = new RecordingTcpRelay(port);
+        Vm source = await StartSourceAsync(
+            VmProgram.MiniVmm, _clientDir, returnPath: false, hostname: null, tls, "-device", $"loader,file={Temp.File("pattern.bin")},addr=0x{PatternAddress:x}");
+
+        await source.MigrateAsync($"tcp:127.0.0.1:{relay.Port}");
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        byte[] landed = await destination.ReadRamAsync(PatternAddress, pattern.Length, Temp.File("pattern.img"));
+        byte[] capture = relay.Recorded;
+        TestContext.Out.WriteLine($"captured {capture.Length} bytes, tls={tls}");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(landed, Is.EqualTo(pattern), "the pattern arrived in the destination's RAM");
+            Assert.That(capture.Length, Is.GreaterThan(4096));
+            Assert.That(capture.AsSpan().IndexOf(pattern) >= 0, Is.EqualTo(!tls), tls ? "the pattern travelled in the clear" : "the plain capture lacks the pattern");
+        });
+    }
+}
