@@ -57,7 +57,21 @@ public static class MigrationTls
                 $"TLS handshake with {peer} failed: {reason ?? DescribeRemoteFailure(error, credentials, certificateRequested)}", error);
         }
 
-        return new TlsTransportStream(tls, connection);
+        if (certificateRequested && credentials.Certificate is null)
+        {
+            // Under TLS 1.3 the server checks the client's certificate after the client has
+            // finished: fail here, with the reason, rather than on the first write.
+            tls.Dispose();
+            connection.Dispose();
+            throw new TlsHandshakeException(
+                $"TLS handshake with {peer} failed: the server requires a client certificate (verify-peer=on) and {credentials.Directory} has no {TlsCredentialsX509.ClientCertFile}");
+        }
+
+        string? refusalHint = credentials.Certificate is null
+            ? null
+            : $"TLS session with {peer} ended before the destination sent a byte: the destination probably refused this side's certificate "
+                + $"({TlsCredentialsX509.ClientCertFile} in {credentials.Directory}, issuer '{credentials.Certificate.Issuer}'); its log names the reason";
+        return new TlsTransportStream(tls, connection, refusalHint);
     }
 
     /// <summary>
@@ -75,7 +89,10 @@ public static class MigrationTls
         var tls = new SslStream(connection, leaveInnerStreamOpen: true);
         var options = new SslServerAuthenticationOptions
         {
-            ServerCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate!, null, offline: true),
+            // The CA names go into the certificate request, as GnuTLS does, so a client knows what is wanted.
+            ServerCertificateContext = SslStreamCertificateContext.Create(
+                credentials.Certificate!, null, offline: true,
+                credentials.VerifyPeer ? SslCertificateTrust.CreateForX509Collection(credentials.Authorities, sendTrustInHandshake: true) : null),
             ClientCertificateRequired = credentials.VerifyPeer,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, _, _) =>

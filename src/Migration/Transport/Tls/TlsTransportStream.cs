@@ -9,12 +9,19 @@ namespace MiniVmm.Migration.Transport.Tls;
 /// </summary>
 public sealed class TlsTransportStream : System.IO.Stream
 {
-    private readonly SslStream _tls;
+    /// <summary>How long after the handshake a silent end is blamed on the peer refusing our certificate.</summary>
+    private const long RefusalWindowMs = 2000;
 
-    internal TlsTransportStream(SslStream tls, System.IO.Stream inner)
+    private readonly SslStream _tls;
+    private readonly string? _refusalHint;
+    private readonly long _established = Environment.TickCount64;
+    private long _received;
+
+    internal TlsTransportStream(SslStream tls, System.IO.Stream inner, string? refusalHint = null)
     {
         _tls = tls;
         Inner = inner;
+        _refusalHint = refusalHint;
     }
 
     /// <summary>The connection the TLS records travel on.</summary>
@@ -46,20 +53,59 @@ public sealed class TlsTransportStream : System.IO.Stream
     }
 
     /// <inheritdoc />
-    public override int Read(byte[] buffer, int offset, int count) => _tls.Read(buffer, offset, count);
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     /// <inheritdoc />
-    public override int Read(Span<byte> buffer) => _tls.Read(buffer);
+    public override int Read(Span<byte> buffer)
+    {
+        int read;
+        try
+        {
+            read = _tls.Read(buffer);
+        }
+        catch (IOException error) when (RefusedEarly() is { } hint)
+        {
+            throw new IOException($"{hint} ({error.Message})", error);
+        }
+
+        if (read == 0 && buffer.Length > 0 && RefusedEarly() is { } refused)
+        {
+            throw new IOException(refused);
+        }
+
+        Interlocked.Add(ref _received, read);
+        return read;
+    }
 
     /// <inheritdoc />
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
         _tls.ReadAsync(buffer, cancellationToken);
 
     /// <inheritdoc />
-    public override void Write(byte[] buffer, int offset, int count) => _tls.Write(buffer, offset, count);
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
     /// <inheritdoc />
-    public override void Write(ReadOnlySpan<byte> buffer) => _tls.Write(buffer);
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        try
+        {
+            _tls.Write(buffer);
+        }
+        catch (IOException error) when (RefusedEarly() is { } hint)
+        {
+            throw new IOException($"{hint} ({error.Message})", error);
+        }
+    }
+
+    /// <summary>
+    /// Under TLS 1.3 a server that refuses the client's certificate does so after the client's
+    /// handshake has returned: a connection that ends right after it, before the peer sent
+    /// anything, is most likely that.
+    /// </summary>
+    private string? RefusedEarly() =>
+        _refusalHint is not null && Interlocked.Read(ref _received) == 0 && Environment.TickCount64 - _established < RefusalWindowMs
+            ? _refusalHint
+            : null;
 
     /// <inheritdoc />
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
