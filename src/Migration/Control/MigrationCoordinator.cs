@@ -255,7 +255,8 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
         {
             RefuseTlsOver(uri);
             TlsCredentialsX509 creds = ResolveCredentials(parameters, TlsCredentials, TlsEndpoint.Server);
-            return MigrationTls.Server(connection, creds, $"the source on {uri}", cancel);
+            return MigrationTls.Server(
+                connection, creds, $"the source on {uri}", Capabilities.IsEnabled(MigrationCapabilities.ReturnPath), cancel);
         }
         catch (TlsCredentialsException)
         {

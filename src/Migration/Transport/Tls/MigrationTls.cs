@@ -78,9 +78,18 @@ public static class MigrationTls
     /// The handshake as the destination; <paramref name="peer"/> names the source (or the
     /// listening address) in errors.
     /// </summary>
+    /// <param name="connection">The accepted connection.</param>
+    /// <param name="credentials">Server credentials.</param>
+    /// <param name="peer">Names the source in errors.</param>
+    /// <param name="sourceReads">
+    /// Whether the source reads this connection (the return path). If not, TLS 1.2 is used: a TLS
+    /// 1.3 server (OpenSSL) sends session tickets after the handshake that a source which never
+    /// reads leaves unread, and its close then becomes a reset that drops the stream's tail.
+    /// </param>
+    /// <param name="cancel">Aborts the handshake.</param>
     /// <exception cref="TlsHandshakeException">The handshake failed; the connection is closed.</exception>
     public static TlsTransportStream Server(
-        System.IO.Stream connection, TlsCredentialsX509 credentials, string peer, CancellationToken cancel)
+        System.IO.Stream connection, TlsCredentialsX509 credentials, string peer, bool sourceReads, CancellationToken cancel)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(credentials);
@@ -94,6 +103,9 @@ public static class MigrationTls
                 credentials.Certificate!, null, offline: true,
                 credentials.VerifyPeer ? SslCertificateTrust.CreateForX509Collection(credentials.Authorities, sendTrustInHandshake: true) : null),
             ClientCertificateRequired = credentials.VerifyPeer,
+
+            AllowTlsResume = false,
+            EnabledSslProtocols = sourceReads ? SslProtocols.None : SslProtocols.Tls12,
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = (_, certificate, _, _) =>
             {
