@@ -131,6 +131,36 @@ public sealed class TlsMigrationProcessTests : VmFixture
     }
 
     [Test]
+    public async Task MiniVmm_to_MiniVmm_over_tls_on_a_passed_socket_with_tls_hostname_and_return_path()
+    {
+        int port = GuestRam.FreeTcpPort();
+        Vm destination = await StartDestinationAsync(VmProgram.MiniVmm, _serverDir, $"tcp:127.0.0.1:{port}", returnPath: true);
+        Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath: true, hostname: "localhost");
+        using (var connection = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+        {
+            await connection.ConnectAsync(System.Net.IPAddress.Loopback, port);
+            await source.Qmp.ReturnOfWithDescriptorAsync("getfd", new() { ["fdname"] = "migfd" }, connection.SafeHandle);
+        }
+
+        await source.MigrateAsync("fd:migfd");
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertRamIdenticalAsync(source, destination);
+    }
+
+    [Test]
+    public async Task Exec_and_file_with_tls_are_refused_and_the_source_runs_on([Values("exec:cat > /dev/null", "file:/dev/null")] string uri)
+    {
+        Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath: false);
+
+        await source.MigrateAsync(uri);
+        JsonObject failed = await source.WaitForMigrationEndAsync();
+
+        Assert.That(failed["error-desc"]?.GetValue<string>(), Does.StartWith("TLS is not supported over"), failed.ToJsonString());
+        Assert.That(await source.RunStateAsync(), Is.EqualTo("running"));
+    }
+
+    [Test]
     public async Task Qemu_to_MiniVmm_over_tls_with_mutual_authentication([Values] bool returnPath)
     {
         string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
@@ -176,7 +206,12 @@ public sealed class TlsMigrationProcessTests : VmFixture
         switch (fault)
         {
             case Fault.WrongCa:
-                clientDir = TestCertificates.WriteClient(Temp.File("client-other-ca"), other, null);
+                using (X509Certificate2 client = TestCertificates.CreateLeaf(_authority, "source"))
+                {
+                    // A good client certificate, but the source trusts another CA than the one that signed the destination's.
+                    clientDir = TestCertificates.WriteClient(Temp.File("client-other-ca"), other, client);
+                }
+
                 expected = "is not signed by ca-cert.pem in " + clientDir;
                 break;
             case Fault.ExpiredServerCertificate:
