@@ -139,6 +139,10 @@ public sealed partial class IncomingMigration : IDisposable
             if (SecureTransport is { } secure)
             {
                 _transport = secure(_transport, _cancel.Token);
+                if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream tls)
+                {
+                    LogTlsEstablished(tls.Protocol.ToString(), tls.CipherSuite.ToString());
+                }
             }
 
             using BigLock.Scope _ = _vm.Bql.Acquire();
@@ -252,6 +256,9 @@ public sealed partial class IncomingMigration : IDisposable
 
         _cancel.Dispose();
     }
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "incoming migration: TLS session established ({Protocol}, {CipherSuite})")]
+    private partial void LogTlsEstablished(string protocol, string cipherSuite);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "incoming migration loaded {Bytes} bytes in {Sections} sections")]
     private partial void LogLoaded(long bytes, int sections);

@@ -241,6 +241,10 @@ public sealed partial class MigrationSession : IDisposable
         try
         {
             _transport = connect(_cancel.Token);
+            if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream tls)
+            {
+                LogTlsEstablished(tls.Protocol.ToString(), tls.CipherSuite.ToString());
+            }
             var stream = new MigrationStreamWriter(_transport, leaveOpen: true);
             _stream = stream;
             stream.RateLimitBytes = Parameters.BytesPerWindow;
@@ -753,6 +757,9 @@ public sealed partial class MigrationSession : IDisposable
         _cancel.Dispose();
         _continue.Dispose();
     }
+
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "outgoing migration: TLS session established ({Protocol}, {CipherSuite})")]
+    private partial void LogTlsEstablished(string protocol, string cipherSuite);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "migration status {From} -> {To}")]
     private partial void LogStatus(string from, string to);

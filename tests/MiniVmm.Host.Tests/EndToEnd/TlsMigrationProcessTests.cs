@@ -149,6 +149,41 @@ public sealed class TlsMigrationProcessTests : VmFixture
     }
 
     [Test]
+    public async Task Credentials_made_with_object_add_serve_a_migration_and_object_del_removes_them()
+    {
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartAsync(VmProgram.MiniVmm, "dst", [.. Machine, "-incoming", "defer"]);
+        JsonObject missing = await destination.Qmp.ExecuteAsync("object-add", new()
+        {
+            ["qom-type"] = "tls-creds-x509", ["id"] = "tls1", ["dir"] = Temp.File("nowhere"), ["endpoint"] = "server",
+        });
+        Assert.That(missing["error"]?["desc"]?.GetValue<string>(),
+            Is.EqualTo($"Unable to access credentials {Temp.File("nowhere")}/ca-cert.pem: No such file or directory"));
+        await destination.ReturnOfAsync("object-add", new()
+        {
+            ["qom-type"] = "tls-creds-x509", ["id"] = "tls1", ["dir"] = _serverDir, ["endpoint"] = "server", ["verify-peer"] = true,
+        });
+        await destination.SetParametersAsync(new() { ["tls-creds"] = "tls1" });
+        await destination.ReturnOfAsync("migrate-incoming", new() { ["uri"] = uri });
+        Vm source = await StartAsync(VmProgram.MiniVmm, "src", [.. Machine, .. Loader]);
+        await source.ReturnOfAsync("object-add", new()
+        {
+            ["qom-type"] = "tls-creds-x509", ["id"] = "tls1", ["dir"] = _clientDir, ["endpoint"] = "client",
+        });
+        await source.SetParametersAsync(new() { ["tls-creds"] = "tls1" });
+
+        await source.MigrateAsync(uri);
+        await source.WaitForCompletedAsync();
+        await destination.WaitForCompletedAsync();
+        await AssertRamIdenticalAsync(source, destination);
+        Assert.That(source.Process.Stderr, Does.Contain("outgoing migration: TLS session established"));
+
+        await source.ReturnOfAsync("object-del", new() { ["id"] = "tls1" });
+        JsonObject again = await source.Qmp.ExecuteAsync("object-del", new() { ["id"] = "tls1" });
+        Assert.That(again["error"]?["desc"]?.GetValue<string>(), Is.EqualTo("object 'tls1' not found"));
+    }
+
+    [Test]
     public async Task Exec_and_file_with_tls_are_refused_and_the_source_runs_on([Values("exec:cat > /dev/null", "file:/dev/null")] string uri)
     {
         Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath: false);
