@@ -163,6 +163,16 @@ public sealed partial class IncomingMigration : IDisposable
         }
         catch (Exception error)
         {
+            if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream && BytesReceived == 0
+                && error is MigrationLoadException or MigrationStreamException)
+            {
+                // Under TLS 1.3 the source checks this side's certificate after the server's handshake has returned.
+                error = new MiniVmm.Migration.Transport.Tls.TlsHandshakeException(
+                    $"the source on {listener.Uri} closed the TLS session right after the handshake, before the stream began: "
+                    + $"it probably refused this side's certificate (its error names the reason); {error.Message}",
+                    error);
+            }
+
             _error = error;
             LogFailed(error, error.Message);
             if (!SetStatus(MigrationStatus.Active, MigrationStatus.Failed))

@@ -184,6 +184,54 @@ public sealed class TlsMigrationProcessTests : VmFixture
     }
 
     [Test]
+    public async Task Object_whose_files_are_missing_exits_1_with_qemus_message()
+    {
+        await using MiniVmmProcess vm = MiniVmmProcess.Start(
+            "run", "-M", "none", "-object", $"tls-creds-x509,id=tls0,dir={Temp.File("empty")},endpoint=server");
+
+        Assert.That(await vm.WaitForExitAsync(), Is.EqualTo(1));
+        Assert.That(vm.Stderr.Trim(), Is.EqualTo(
+            $"minivmm: -object tls-creds-x509,id=tls0,dir={Temp.File("empty")},endpoint=server: Unable to access credentials {Temp.File("empty")}/ca-cert.pem: No such file or directory"));
+    }
+
+    [TestCase(Fault.ClientWithoutCertificate, "the server requires a client certificate (verify-peer=on)")]
+    [TestCase(Fault.HostnameMismatch, "the server's certificate does not name 'destination.example'")]
+    [TestCase(Fault.WrongCa, "is not signed by ca-cert.pem")]
+    public async Task A_qemu_destination_refusing_the_handshake_is_named_and_the_source_runs_on(Fault fault, string expected)
+    {
+        using X509Certificate2 other = TestCertificates.CreateAuthority("Another CA");
+        using X509Certificate2 client = TestCertificates.CreateLeaf(_authority, "source");
+        string clientDir = fault switch
+        {
+            Fault.ClientWithoutCertificate => TestCertificates.WriteClient(Temp.File("client-none"), _authority, null),
+            Fault.WrongCa => TestCertificates.WriteClient(Temp.File("client-other-ca"), other, client),
+            _ => _clientDir,
+        };
+        string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+        Vm destination = await StartDestinationAsync(VmProgram.Qemu, _serverDir, uri, returnPath: true);
+        Vm source = await StartSourceAsync(
+            VmProgram.MiniVmm, clientDir, returnPath: true, fault == Fault.HostnameMismatch ? "destination.example" : null);
+
+        await source.MigrateAsync(uri);
+        JsonObject failed = await source.WaitForMigrationEndAsync();
+
+        // QEMU 7.2 reports a failed TLS handshake on stderr and may keep running (it does, for a missing client certificate).
+        for (int i = 0; i < 100 && destination.Process.Stderr.Length == 0; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        TestContext.Out.WriteLine($"source: {failed["error-desc"]}\nQEMU destination: {destination.Process.Stderr}");
+
+        Assert.Multiple(async () =>
+        {
+            Assert.That(failed["status"]?.GetValue<string>(), Is.EqualTo("failed"), failed.ToJsonString());
+            Assert.That(failed["error-desc"]?.GetValue<string>(), Does.StartWith("TLS handshake with 127.0.0.1:").And.Contain(expected), failed.ToJsonString());
+            Assert.That(await source.RunStateAsync(), Is.EqualTo("running"));
+        });
+    }
+
+    [Test]
     public async Task Exec_and_file_with_tls_are_refused_and_the_source_runs_on([Values("exec:cat > /dev/null", "file:/dev/null")] string uri)
     {
         Vm source = await StartSourceAsync(VmProgram.MiniVmm, _clientDir, returnPath: false);
