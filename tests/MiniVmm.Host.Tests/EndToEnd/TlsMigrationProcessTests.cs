@@ -231,6 +231,46 @@ public sealed class TlsMigrationProcessTests : VmFixture
         });
     }
 
+    /// <summary>
+    /// Throughput over TLS measured next to QEMU's in the same run: 256 MiB of random RAM (no
+    /// zero pages), unlimited bandwidth, MiniVmm → MiniVmm and QEMU → QEMU, both with TLS, and
+    /// MiniVmm without TLS for scale. Printed as MB/s and ratios; asserted only to complete.
+    /// </summary>
+    [Test]
+    public async Task Throughput_over_tls_next_to_qemus_as_a_ratio()
+    {
+        string loader = Temp.File("big.bin");
+        GuestRam.WriteLargeRandomFile(loader, 256L << 20, seed: 256);
+        string[] machine = ["-M", "none", "-m", "256M", "-nodefaults", "-display", "none", "-S"];
+
+        async Task<double> MeasureAsync(VmProgram program, bool tls)
+        {
+            string uri = $"tcp:127.0.0.1:{GuestRam.FreeTcpPort()}";
+            await using Vm destination = await Vm.StartAsync(
+                program, Temp, $"dst-{program}-{tls}", [.. machine, .. Creds(_serverDir, "server"), "-incoming", "defer"]);
+            await destination.SetParametersAsync(new() { ["tls-creds"] = tls ? "tls0" : "" });
+            await destination.ReturnOfAsync("migrate-incoming", new() { ["uri"] = uri });
+            await using Vm source = await Vm.StartAsync(
+                program, Temp, $"src-{program}-{tls}", [.. machine, .. Creds(_clientDir, "client"), "-device", $"loader,file={loader},addr=0"]);
+            await source.SetParametersAsync(new() { ["tls-creds"] = tls ? "tls0" : "", ["max-bandwidth"] = 64L << 30 });
+            await source.MigrateAsync(uri);
+            JsonObject info = await source.WaitForCompletedAsync();
+            await destination.WaitForCompletedAsync();
+            long bytes = info["ram"]!["transferred"]!.GetValue<long>();
+            long ms = Math.Max(1, info["total-time"]!.GetValue<long>());
+            double mbPerSecond = bytes / 1e6 / (ms / 1000.0);
+            TestContext.Out.WriteLine($"{program} -> {program}, tls={tls}: {bytes} bytes in {ms} ms = {mbPerSecond:F0} MB/s");
+            return mbPerSecond;
+        }
+
+        double miniVmmTls = await MeasureAsync(VmProgram.MiniVmm, tls: true);
+        double qemuTls = await MeasureAsync(VmProgram.Qemu, tls: true);
+        double miniVmmPlain = await MeasureAsync(VmProgram.MiniVmm, tls: false);
+        TestContext.Out.WriteLine(
+            $"TLS throughput ratio MiniVmm/QEMU: {miniVmmTls / qemuTls:F2}; MiniVmm TLS/plain: {miniVmmTls / miniVmmPlain:F2}");
+        Assert.That(miniVmmTls, Is.GreaterThan(0));
+    }
+
     [Test]
     public async Task Exec_and_file_with_tls_are_refused_and_the_source_runs_on([Values("exec:cat > /dev/null", "file:/dev/null")] string uri)
     {
