@@ -78,8 +78,12 @@ public sealed class TlsTransportStream : System.IO.Stream
     }
 
     /// <inheritdoc />
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _tls.ReadAsync(buffer, cancellationToken);
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int read = await _tls.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        Interlocked.Add(ref _received, read);
+        return read;
+    }
 
     /// <inheritdoc />
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
