@@ -36,6 +36,9 @@ public sealed record RunArguments
     /// <summary>Every <c>-device</c> value, in order.</summary>
     public IReadOnlyList<string> Devices { get; init; } = [];
 
+    /// <summary>Every <c>-object</c> value, in order.</summary>
+    public IReadOnlyList<string> Objects { get; init; } = [];
+
     /// <summary>Every <c>-guest</c> value.</summary>
     public IReadOnlyList<string> Guest { get; init; } = [];
 }

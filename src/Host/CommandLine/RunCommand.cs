@@ -23,6 +23,7 @@ public sealed class RunCommand : Command
     private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
     private readonly Option<string[]> _incoming = Repeatable("-incoming", "URI|defer", "wait for an incoming migration (tcp:, unix:, exec:, fd:, file:), or 'defer' for migrate-incoming", "--incoming");
     private readonly Option<string[]> _guest = Repeatable("-guest", "dirty[,rate=N] | harness,socket=PATH[,pause-timeout=MS][,connect-timeout=MS]", "the guest: 'dirty' (built in) increments the first byte of every page from 1 MiB up; 'harness' runs the guest in a harness process that connects to PATH", "--guest");
+    private readonly Option<string[]> _object = Repeatable("-object", "tls-creds-x509,id=ID,dir=DIR[,endpoint=server|client][,verify-peer=on|off]", "create an object: TLS credentials for migration (ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem in DIR), used by the tls-creds migration parameter", "--object");
     private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device (-device help lists the models, -device NAME,help their properties)", "--device");
 
     /// <summary>Declares the options.</summary>
@@ -40,6 +41,7 @@ public sealed class RunCommand : Command
         Options.Add(_incoming);
         Options.Add(_device);
         Options.Add(_guest);
+        Options.Add(_object);
         SetAction((parseResult, _) => RunAsync(parseResult));
     }
 
@@ -57,6 +59,7 @@ public sealed class RunCommand : Command
         Incoming = parseResult.GetValue(_incoming) ?? [],
         Devices = parseResult.GetValue(_device) ?? [],
         Guest = parseResult.GetValue(_guest) ?? [],
+        Objects = parseResult.GetValue(_object) ?? [],
     };
 
     private static Option<string[]> Repeatable(string name, string valueSyntax, string description, params string[] aliases) =>

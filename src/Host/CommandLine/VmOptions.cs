@@ -33,6 +33,9 @@ public sealed record VmOptions
     /// <summary><c>-incoming</c>: the URI to load an incoming migration from, or <c>defer</c>; null without it.</summary>
     public string? Incoming { get; init; }
 
+    /// <summary><c>-object tls-creds-x509,...</c>: TLS credentials, in command-line order.</summary>
+    public IReadOnlyList<TlsCredentialsSpec> Objects { get; init; } = [];
+
     /// <summary><c>-device</c>: the devices, in command-line order.</summary>
     public IReadOnlyList<DeviceSpec> Devices { get; init; } = [];
 

@@ -32,7 +32,95 @@ public static class VmOptionsParser
         Incoming = ParseIncoming(arguments.Incoming.LastOrDefault()),
         Devices = [.. arguments.Devices.Select(ParseDevice)],
         Guest = ParseGuest(arguments.Guest.LastOrDefault()),
+        Objects = ParseObjects(arguments.Objects),
     };
+
+    /// <summary>Every <c>-object</c>; ids must be unique (QEMU's message otherwise).</summary>
+    public static IReadOnlyList<TlsCredentialsSpec> ParseObjects(IEnumerable<string> texts)
+    {
+        var specs = new List<TlsCredentialsSpec>();
+        foreach (string text in texts)
+        {
+            TlsCredentialsSpec spec = ParseObject(text);
+            if (specs.Any(s => s.Id == spec.Id))
+            {
+                throw new InvalidCommandLineException(
+                    $"-object {text}: attempt to add duplicate property '{spec.Id}' to object (type 'container')");
+            }
+
+            specs.Add(spec);
+        }
+
+        return specs;
+    }
+
+    /// <summary>
+    /// <c>-object tls-creds-x509,id=ID,dir=DIR[,endpoint=server|client][,verify-peer=on|off]</c>,
+    /// QEMU's defaults (endpoint=client, verify-peer=on); the files are loaded when the machine is built.
+    /// </summary>
+    public static TlsCredentialsSpec ParseObject(string text)
+    {
+        IReadOnlyDictionary<string, string> values = QemuOptionList.Parse("-object", text, "qom-type", knownKeys: null);
+        string type = values.GetValueOrDefault("qom-type", "");
+        if (type.Length == 0)
+        {
+            throw new InvalidCommandLineException($"-object {text}: Parameter 'qom-type' is missing");
+        }
+
+        if (type != TlsCredentialsSpec.QomType)
+        {
+            throw new InvalidCommandLineException(
+                $"-object {text}: invalid object type: {type} (MiniVmm knows only {TlsCredentialsSpec.QomType})");
+        }
+
+        try
+        {
+            return TlsCredentials(text, values.Where(v => v.Key != "qom-type").ToDictionary(v => v.Key, v => v.Value));
+        }
+        catch (ArgumentException error)
+        {
+            throw new InvalidCommandLineException($"-object {text}: {error.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The properties of a <c>tls-creds-x509</c> (from <c>-object</c> or <c>object-add</c>), with
+    /// QEMU's messages in an <see cref="ArgumentException"/>.
+    /// </summary>
+    public static TlsCredentialsSpec TlsCredentials(string text, IReadOnlyDictionary<string, string> properties)
+    {
+        ArgumentNullException.ThrowIfNull(properties);
+        string id = properties.GetValueOrDefault("id", "");
+        if (id.Length == 0)
+        {
+            throw new ArgumentException("Parameter 'id' is missing");
+        }
+
+        if (properties.Keys.FirstOrDefault(k => k != "id" && !TlsCredentialsSpec.Properties.Contains(k)) is { } stray)
+        {
+            throw new ArgumentException($"Property '{TlsCredentialsSpec.QomType}.{stray}' not found");
+        }
+
+        string directory = properties.GetValueOrDefault("dir", "");
+        if (directory.Length == 0)
+        {
+            throw new ArgumentException("Missing 'dir' property value");
+        }
+
+        MiniVmm.Migration.Transport.Tls.TlsEndpoint endpoint = properties.GetValueOrDefault("endpoint", "client") switch
+        {
+            "client" => MiniVmm.Migration.Transport.Tls.TlsEndpoint.Client,
+            "server" => MiniVmm.Migration.Transport.Tls.TlsEndpoint.Server,
+            var other => throw new ArgumentException($"Parameter 'endpoint' does not accept value '{other}'"),
+        };
+        bool verifyPeer = properties.GetValueOrDefault("verify-peer", "on") switch
+        {
+            "on" or "yes" or "true" or "y" => true,
+            "off" or "no" or "false" or "n" => false,
+            _ => throw new ArgumentException("Parameter 'verify-peer' expects 'on' or 'off'"),
+        };
+        return new TlsCredentialsSpec(id, directory, endpoint, verifyPeer, text);
+    }
 
     /// <summary>
     /// <c>-guest dirty[,rate=PAGES_PER_SECOND]</c> (the built-in guest) or

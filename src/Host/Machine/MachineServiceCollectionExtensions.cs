@@ -6,6 +6,7 @@ using MiniVmm.Devices.Samples;
 using MiniVmm.Host.Devices;
 using MiniVmm.Devices.Models;
 using MiniVmm.Host.Guest;
+using MiniVmm.Host.Objects;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
 using MiniVmm.Host.Qmp.Commands.Migration;
@@ -72,6 +73,7 @@ public static class MachineServiceCollectionExtensions
         services.AddSaveStateDevice<DeviceSet>();
 
         services.AddMigrationTelemetry();
+        services.AddSingleton(provider => new TlsObjectTable(provider.GetRequiredService<VmOptions>()));
         services.AddSingleton(provider => new MigrationCoordinator(
             provider.GetRequiredService<SaveStateRegistry>(),
             provider.GetRequiredService<VirtualMachine>(),
@@ -81,6 +83,7 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<ILoggerFactory>(),
             provider.GetRequiredService<MigrationTelemetry>())
         {
+            TlsCredentials = provider.GetRequiredService<TlsObjectTable>().Find,
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
             VfioTransferred = () => provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
         });
@@ -89,6 +92,8 @@ public static class MachineServiceCollectionExtensions
             provider.GetRequiredService<MigrationCoordinator>()));
 
         return services
+            .AddQmpCommand<ObjectAddCommand>()
+            .AddQmpCommand<ObjectDelCommand>()
             .AddQmpCommand<MigrateCommand>()
             .AddQmpCommand<MigrateIncomingCommand>()
             .AddQmpCommand<MigrateCancelCommand>()

@@ -76,6 +76,12 @@ public sealed partial class IncomingMigration : IDisposable
     /// <summary>Completes when the load has finished, one way or the other.</summary>
     public Task Finished => _finished.Task;
 
+    /// <summary>
+    /// Runs on the accepted connection before the load (the TLS handshake when <c>tls-creds</c>
+    /// is set, read when the source connects, as QEMU does); returns the stream to load from.
+    /// </summary>
+    public Func<System.IO.Stream, CancellationToken, System.IO.Stream>? SecureTransport { get; init; }
+
     /// <summary>Stream bytes consumed so far.</summary>
     public long BytesReceived => _reader?.Offset ?? 0;
 
@@ -148,6 +154,15 @@ public sealed partial class IncomingMigration : IDisposable
         {
             _transport = listener.Accept(_cancel.Token);
             root = _telemetry?.StartActivity("migration.incoming");
+            if (SecureTransport is { } secure)
+            {
+                _transport = secure(_transport, _cancel.Token);
+                if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream tls)
+                {
+                    LogTlsEstablished(tls.Protocol.ToString(), tls.CipherSuite.ToString());
+                }
+            }
+
             using BigLock.Scope _ = _vm.Bql.Acquire();
             SetStatus(MigrationStatus.None, MigrationStatus.Active);
             _globalState?.ResetReceived();
@@ -200,6 +215,16 @@ public sealed partial class IncomingMigration : IDisposable
         }
         catch (Exception error)
         {
+            if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream && BytesReceived == 0
+                && error is MigrationLoadException or MigrationStreamException)
+            {
+                // Under TLS 1.3 the source checks this side's certificate after the server's handshake has returned.
+                error = new MiniVmm.Migration.Transport.Tls.TlsHandshakeException(
+                    $"the source on {listener.Uri} closed the TLS session right after the handshake, before the stream began: "
+                    + $"it probably refused this side's certificate (its error names the reason); {error.Message}",
+                    error);
+            }
+
             _error = error;
             LogFailed(error, error.Message);
             foreach (Activity? open in new[] { start, section, deviceState, load })
@@ -321,6 +346,9 @@ public sealed partial class IncomingMigration : IDisposable
 
         _cancel.Dispose();
     }
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "incoming migration: TLS session established ({Protocol}, {CipherSuite})")]
+    private partial void LogTlsEstablished(string protocol, string cipherSuite);
 
     [LoggerMessage(EventId = 3101, Level = LogLevel.Information, Message = "incoming migration loaded {Bytes} bytes in {Sections} sections")]
     private partial void LogLoaded(long bytes, int sections);

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Transport;
+using MiniVmm.Migration.Transport.Tls;
 using MiniVmm.Runstate;
 
 namespace MiniVmm.Migration.Control;
@@ -88,6 +89,12 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
 
     /// <summary>Resolves <c>fd:NAME</c> URIs (set by the host's <c>getfd</c> support).</summary>
     public Func<string, System.IO.Stream>? PassedDescriptors { get; set; }
+
+    /// <summary>
+    /// Resolves the <c>tls-creds</c> parameter to a <c>tls-creds-x509</c> object by id (set by
+    /// the host's <c>-object</c> and <c>object-add</c> support); null when none has the id.
+    /// </summary>
+    public Func<string, TlsCredentialsX509?>? TlsCredentials { get; set; }
 
     /// <inheritdoc />
     bool ISwitchoverAck.IsEnabled => Capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
@@ -213,14 +220,85 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
                 }
             }
 
+            MigrationParameters parameters = Parameters;
             var session = new MigrationSession(
-                _registry, _vm, _options, Parameters, Capabilities, _globalState, _ram, _loggers.CreateLogger<MigrationSession>(),
+                _registry, _vm, _options, parameters, Capabilities, _globalState, _ram, _loggers.CreateLogger<MigrationSession>(),
                 Telemetry);
             _outgoing = session;
             Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
-            session.Start(cancel => OutgoingTransport.Connect(parsed, descriptors, cancel));
+            Func<string, TlsCredentialsX509?>? credentials = TlsCredentials;
+            session.Start(cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel));
             return session;
         }
+    }
+
+    /// <summary>
+    /// The source's connection (migration thread): the transport, then, with <c>tls-creds</c>,
+    /// the TLS handshake as client. As in QEMU, a TLS problem fails the migration (status
+    /// <c>failed</c> with the reason), it does not refuse the command.
+    /// </summary>
+    private static System.IO.Stream ConnectOutgoing(
+        MigrationUri uri,
+        MigrationParameters parameters,
+        Func<string, System.IO.Stream>? descriptors,
+        Func<string, TlsCredentialsX509?>? credentials,
+        CancellationToken cancel)
+    {
+        if (!parameters.UsesTls)
+        {
+            return OutgoingTransport.Connect(uri, descriptors, cancel);
+        }
+
+        RefuseTlsOver(uri);
+        TlsCredentialsX509 creds = ResolveCredentials(parameters, credentials, TlsEndpoint.Client);
+        string hostname = parameters.TlsHostname.Length > 0
+            ? parameters.TlsHostname
+            : uri.Scheme == MigrationScheme.Tcp && !string.IsNullOrEmpty(uri.Host)
+                ? uri.Host
+                : throw new TlsCredentialsException("No hostname available for TLS");
+        System.IO.Stream connection = OutgoingTransport.Connect(uri, descriptors, cancel);
+        return MigrationTls.Client(connection, creds, hostname, uri.Scheme == MigrationScheme.Tcp ? uri.Target : uri.ToString(), cancel);
+    }
+
+    /// <summary>The destination's side of TLS, once the source has connected (incoming thread).</summary>
+    private System.IO.Stream SecureIncoming(MigrationUri uri, System.IO.Stream connection, CancellationToken cancel)
+    {
+        MigrationParameters parameters = Parameters;
+        if (!parameters.UsesTls)
+        {
+            return connection;
+        }
+
+        try
+        {
+            RefuseTlsOver(uri);
+            TlsCredentialsX509 creds = ResolveCredentials(parameters, TlsCredentials, TlsEndpoint.Server);
+            return MigrationTls.Server(
+                connection, creds, $"the source on {uri}", Capabilities.IsEnabled(MigrationCapabilities.ReturnPath), cancel);
+        }
+        catch (TlsCredentialsException)
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private static void RefuseTlsOver(MigrationUri uri)
+    {
+        if (uri.Scheme is MigrationScheme.Exec or MigrationScheme.File)
+        {
+            throw new TlsCredentialsException(
+                $"TLS is not supported over {uri.Scheme.ToString().ToLowerInvariant()}: migrations (tls-creds is set): use tcp:, unix: or fd:, or clear tls-creds");
+        }
+    }
+
+    private static TlsCredentialsX509 ResolveCredentials(
+        MigrationParameters parameters, Func<string, TlsCredentialsX509?>? credentials, TlsEndpoint endpoint)
+    {
+        TlsCredentialsX509 creds = credentials?.Invoke(parameters.TlsCreds)
+            ?? throw new TlsCredentialsException($"No TLS credentials with id '{parameters.TlsCreds}'");
+        creds.CheckEndpoint(endpoint);
+        return creds;
     }
 
     /// <summary>
@@ -245,7 +323,10 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             IncomingListener listener = IncomingListener.Listen(parsed, PassedDescriptors);
             var incoming = new IncomingMigration(
                 _registry, _vm, _options, () => Capabilities, _globalState, _ram, _loggers.CreateLogger<IncomingMigration>(),
-                Telemetry);
+                Telemetry)
+            {
+                SecureTransport = (connection, cancel) => SecureIncoming(parsed, connection, cancel),
+            };
             _incoming = incoming;
             incoming.Start(listener);
             _incomingStarted.TrySetResult(incoming);

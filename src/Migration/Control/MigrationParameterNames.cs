@@ -28,8 +28,17 @@ public static class MigrationParameterNames
         ("xbzrle-cache-size", 0, long.MaxValue, p => p.XbzrleCacheSize, (p, v) => p with { XbzrleCacheSize = v }),
     ];
 
+    private static readonly (string Name, Func<MigrationParameters, string> Get,
+        Func<MigrationParameters, string, MigrationParameters> Set)[] Strings =
+    [
+        ("tls-creds", p => p.TlsCreds, (p, v) => p with { TlsCreds = v }),
+        ("tls-hostname", p => p.TlsHostname, (p, v) => p with { TlsHostname = v }),
+        ("tls-authz", p => p.TlsAuthz, (p, v) => p with { TlsAuthz = v }),
+    ];
+
     /// <summary>Every parameter name this side knows.</summary>
-    public static IEnumerable<string> All => Integers.Select(i => i.Name).Append("cpu-throttle-tailslow");
+    public static IEnumerable<string> All =>
+        Integers.Select(i => i.Name).Append("cpu-throttle-tailslow").Concat(Strings.Select(s => s.Name));
 
     /// <summary>
     /// Applies the members of <paramref name="changes"/> to <paramref name="current"/>; the result
@@ -46,6 +55,26 @@ public static class MigrationParameterNames
                     ? b
                     : throw new ArgumentException($"Invalid parameter type for '{name}', expected: boolean");
                 result = result with { CpuThrottleTailslow = flag };
+                continue;
+            }
+
+            int text = Array.FindIndex(Strings, s => s.Name == name);
+            if (text >= 0)
+            {
+                // QEMU's StrOrNull: null means "" (TLS off, the hostname from the URI).
+                string given = value is null
+                    ? ""
+                    : value is JsonValue s && s.TryGetValue(out string? str)
+                        ? str
+                        : throw new ArgumentException($"Invalid parameter type for '{name}', expected: string");
+                if (name == "tls-authz" && given.Length > 0)
+                {
+                    throw new ArgumentException(
+                        $"Parameter 'tls-authz': MiniVmm has no authorization objects to check '{given}' with; leave it empty "
+                        + "(with verify-peer=on the destination still requires a client certificate signed by ca-cert.pem)");
+                }
+
+                result = Strings[text].Set(result, given);
                 continue;
             }
 
@@ -89,6 +118,11 @@ public static class MigrationParameterNames
         }
 
         json["cpu-throttle-tailslow"] = parameters.CpuThrottleTailslow;
+        foreach (var spec in Strings)
+        {
+            json[spec.Name] = spec.Get(parameters);
+        }
+
         return json;
     }
 }

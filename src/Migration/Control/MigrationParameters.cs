@@ -52,6 +52,24 @@ public sealed record MigrationParameters
     /// <summary><c>xbzrle-cache-size</c>, bytes.</summary>
     public long XbzrleCacheSize { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// <c>tls-creds</c>: the id of a <c>tls-creds-x509</c> object; when set, migration connections
+    /// run TLS (the source as client, the destination as server). "" = plain, QEMU's default.
+    /// </summary>
+    public string TlsCreds { get; init; } = "";
+
+    /// <summary>
+    /// <c>tls-hostname</c>: the name the destination's certificate must carry; "" = the host of a
+    /// <c>tcp:</c> URI (needed for <c>unix:</c> and <c>fd:</c>).
+    /// </summary>
+    public string TlsHostname { get; init; } = "";
+
+    /// <summary><c>tls-authz</c>: QEMU's authorization object id; MiniVmm has none, so only "" is accepted.</summary>
+    public string TlsAuthz { get; init; } = "";
+
+    /// <summary>Whether migration connections run TLS.</summary>
+    public bool UsesTls => TlsCreds.Length > 0;
+
     /// <summary>Bytes the rate limiter allows per 100 ms window (0 = unlimited).</summary>
     public long BytesPerWindow => MaxBandwidth <= 0 ? 0 : Math.Max(1, MaxBandwidth / 10);
 }

@@ -5,6 +5,7 @@ using MiniVmm.Migration.Machine;
 using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
+using MiniVmm.Migration.Transport;
 using MiniVmm.Runstate;
 
 namespace MiniVmm.Migration.Control;
@@ -279,6 +280,11 @@ public sealed partial class MigrationSession : IDisposable
             Phase("setup", "migration.setup", () =>
             {
                 _transport = connect(_cancel.Token);
+                if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream tls)
+                {
+                    LogTlsEstablished(tls.Protocol.ToString(), tls.CipherSuite.ToString());
+                }
+
                 stream = new MigrationStreamWriter(_transport, leaveOpen: true);
                 _stream = stream;
                 stream.RateLimitBytes = Parameters.BytesPerWindow;
@@ -924,28 +930,7 @@ public sealed partial class MigrationSession : IDisposable
         }
     }
 
-    private void ShutdownTransport()
-    {
-        try
-        {
-            switch (_transport)
-            {
-                case System.Net.Sockets.NetworkStream network:
-                    network.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
-                    break;
-                case MiniVmm.Native.FileDescriptorStream passed when passed.Handle.TryShutdownSocket():
-                    // A socket passed with getfd: shutdown wakes a write blocked on it.
-                    break;
-                case { } other:
-                    other.Dispose();
-                    break;
-            }
-        }
-        catch (Exception error) when (error is IOException or ObjectDisposedException or System.Net.Sockets.SocketException)
-        {
-            // Already closed: the thread sees the failure on its next write.
-        }
-    }
+    private void ShutdownTransport() => TransportShutdown.Shutdown(_transport);
 
     private void CloseTransport()
     {
@@ -1027,6 +1012,9 @@ public sealed partial class MigrationSession : IDisposable
         _cancel.Dispose();
         _continue.Dispose();
     }
+
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "outgoing migration: TLS session established ({Protocol}, {CipherSuite})")]
+    private partial void LogTlsEstablished(string protocol, string cipherSuite);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "migration status {From} -> {To}")]
     private partial void LogStatus(string from, string to);

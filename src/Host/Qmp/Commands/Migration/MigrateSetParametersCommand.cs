@@ -13,7 +13,15 @@ public sealed class MigrateSetParametersCommand(MigrationCoordinator migration) 
     public IReadOnlyList<QmpParameter> Parameters { get; } =
     [
         .. MigrationParameterNames.All.Select(name => new QmpParameter(
-            name, name == "cpu-throttle-tailslow" ? QmpParameterType.Boolean : QmpParameterType.Integer, Optional: true)),
+            name,
+            name switch
+            {
+                "cpu-throttle-tailslow" => QmpParameterType.Boolean,
+                // StrOrNull: a string, or null for "" (checked by MigrationParameterNames).
+                "tls-creds" or "tls-hostname" or "tls-authz" => QmpParameterType.Any,
+                _ => QmpParameterType.Integer,
+            },
+            Optional: true)),
     ];
 
     /// <inheritdoc/>
