@@ -116,8 +116,18 @@ public sealed partial class HarnessChannel : IDisposable
     }
 
     /// <summary>Sends a reply frame (the answer to HELLO). Before <see cref="StartReading"/>.</summary>
-    public void Reply(HarnessRequest request, ReadOnlySpan<byte> payload) =>
-        Send(HarnessFrameHeader.ForReply(request, payload.Length), payload, []);
+    /// <exception cref="GuestHarnessException">The harness is gone (it closed the socket after its HELLO).</exception>
+    public void Reply(HarnessRequest request, ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            Send(HarnessFrameHeader.ForReply(request, payload.Length), payload, []);
+        }
+        catch (Exception error) when (error is NativeCallException or IOException or ObjectDisposedException)
+        {
+            throw new GuestHarnessException($"{Name}: sending the reply to {request} failed: {error.Message}", error);
+        }
+    }
 
     /// <summary>Starts the reader thread; from now on only <see cref="Request"/> talks to the harness.</summary>
     public void StartReading()
