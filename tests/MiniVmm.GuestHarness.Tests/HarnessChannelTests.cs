@@ -50,6 +50,88 @@ public sealed class HarnessChannelTests
         Assert.That(error.InnerException, Is.TypeOf<NativeCallException>());
     }
 
+    [Test]
+    public void A_reply_that_announces_16_MiB_holds_only_the_bytes_that_arrived()
+    {
+        string? closed = null;
+        using var closedEvent = new ManualResetEventSlim();
+        _channel.Closed += reason =>
+        {
+            closed = reason;
+            closedEvent.Set();
+        };
+        Handshake();
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+
+        SendRaw(HarnessFrameHeader.ForReply(HarnessRequest.SaveState, HarnessPayloads.MaxStateBytes), new byte[100]);
+        WaitUntil(() => Pipe.QueuedBytes(_pair.First) == 0, "the reader never took the frame");
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Peer.TryShutdownSocket();
+
+        Assert.That(allocated, Is.LessThan(1 << 20), "the reader allocated from the announced size");
+        Assert.That(closedEvent.Wait(TimeSpan.FromSeconds(10)), Is.True, "the channel never closed");
+        Assert.That(closed, Does.Contain($"reply to SaveState (6), flags 0x5, {HarnessPayloads.MaxStateBytes} payload bytes: the stream ended after 100 payload bytes"));
+    }
+
+    [Test]
+    public void A_reply_of_16_MiB_arrives_whole()
+    {
+        Handshake();
+        byte[] state = new byte[HarnessPayloads.MaxStateBytes];
+        new Random(5).NextBytes(state);
+        var peer = new Thread(() =>
+        {
+            byte[] request = new byte[HarnessFrameHeader.Length];
+            Peer.ReadExactly(request);
+            SendRaw(HarnessFrameHeader.ForReply(HarnessRequest.SaveState, state.Length), state);
+        });
+        peer.Start();
+
+        HarnessReply reply = _channel.Request(HarnessRequest.SaveState, [], [], TimeSpan.FromSeconds(30));
+        peer.Join();
+
+        Assert.That(reply.Payload.AsSpan().SequenceEqual(state), Is.True);
+    }
+
+    [Test]
+    public void A_reply_one_byte_over_the_limit_closes_the_channel_before_its_payload_is_read()
+    {
+        string? closed = null;
+        using var closedEvent = new ManualResetEventSlim();
+        _channel.Closed += reason =>
+        {
+            closed = reason;
+            closedEvent.Set();
+        };
+        Handshake();
+
+        SendRaw(HarnessFrameHeader.ForReply(HarnessRequest.SaveState, HarnessPayloads.MaxStateBytes + 1), []);
+
+        Assert.That(closedEvent.Wait(TimeSpan.FromSeconds(10)), Is.True, "the channel never closed");
+        Assert.That(closed, Does.StartWith("protocol error: "));
+        Assert.That(closed, Does.EndWith($"more than the {HarnessPayloads.MaxStateBytes} bytes such a frame may carry"));
+    }
+
+    private void Handshake()
+    {
+        SendRaw(HarnessFrameHeader.ForRequest(HarnessRequest.Hello, 8), HarnessPayloads.U64(1));
+        Assert.That(_channel.ReceiveHello(TimeSpan.FromSeconds(5)), Is.EqualTo(HarnessFeatures.State));
+        _channel.Reply(HarnessRequest.Hello, HarnessPayloads.U64(1));
+        byte[] reply = new byte[HarnessFrameHeader.Length + 8];
+        Peer.ReadExactly(reply);
+        _channel.StartReading();
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        long deadline = Environment.TickCount64 + 10_000;
+        while (!condition())
+        {
+            Assert.That(Environment.TickCount64, Is.LessThan(deadline), what);
+            Thread.Sleep(1);
+        }
+    }
+
     private void SendRaw(HarnessFrameHeader header, byte[] payload)
     {
         byte[] frame = new byte[HarnessFrameHeader.Length + payload.Length];

@@ -15,6 +15,9 @@ namespace MiniVmm.GuestHarness.Connection;
 /// </summary>
 public sealed partial class HarnessChannel : IDisposable
 {
+    /// <summary>A payload buffer starts at this size and doubles as bytes arrive.</summary>
+    public const int PayloadChunk = 64 * 1024;
+
     private readonly Socket _socket;
     private readonly ILogger _logger;
     private readonly object _gate = new();
@@ -364,10 +367,30 @@ public sealed partial class HarnessChannel : IDisposable
             throw new HarnessProtocolException($"{header}: more than the {limit} bytes such a frame may carry");
         }
 
-        byte[] payload = header.Size == 0 ? [] : new byte[header.Size];
-        int read = 0;
-        while (read < payload.Length)
+        return (header, ReadPayload(header));
+    }
+
+    /// <summary>
+    /// Reads a payload whose size was checked against its limit. The buffer grows with the bytes
+    /// that arrive (doubling from <see cref="PayloadChunk"/>), so a harness that announces 16 MiB
+    /// and sends a few bytes makes MiniVmm hold a few bytes, not 16 MiB.
+    /// </summary>
+    private byte[] ReadPayload(HarnessFrameHeader header)
+    {
+        if (header.Size == 0)
         {
+            return [];
+        }
+
+        byte[] payload = new byte[Math.Min(header.Size, PayloadChunk)];
+        int read = 0;
+        while (read < header.Size)
+        {
+            if (read == payload.Length)
+            {
+                Array.Resize(ref payload, (int)Math.Min(header.Size, 2L * payload.Length));
+            }
+
             int count = _socket.Receive(payload, read, payload.Length - read, SocketFlags.None);
             if (count == 0)
             {
@@ -377,7 +400,7 @@ public sealed partial class HarnessChannel : IDisposable
             read += count;
         }
 
-        return (header, payload);
+        return payload;
     }
 
     private sealed class PendingRequest(HarnessRequest request)
