@@ -112,6 +112,21 @@ public sealed class HarnessChannelTests
         Assert.That(closed, Does.EndWith($"more than the {HarnessPayloads.MaxStateBytes} bytes such a frame may carry"));
     }
 
+    [Test]
+    public void A_harness_that_stops_reading_cannot_stretch_a_request_beyond_its_timeout()
+    {
+        Handshake();
+        byte[] state = new byte[HarnessPayloads.MaxStateBytes];
+
+        // The peer reads nothing: 16 MiB cannot fit the socket's buffers.
+        Task<GuestHarnessException> request = Task.Run(() => Assert.Throws<GuestHarnessException>(
+            () => _channel.Request(HarnessRequest.LoadState, state, [], TimeSpan.FromMilliseconds(300)))!);
+
+        Assert.That(request.Wait(TimeSpan.FromSeconds(60)), Is.True, "the request never gave up");
+        Assert.That(request.Result.Message, Is.EqualTo("test harness: LoadState could not be sent within 300 ms: the harness does not read"));
+        Assert.That(_channel.IsClosed, Is.True, "a frame cut in the middle must close the channel");
+    }
+
     private void Handshake()
     {
         SendRaw(HarnessFrameHeader.ForRequest(HarnessRequest.Hello, 8), HarnessPayloads.U64(1));
