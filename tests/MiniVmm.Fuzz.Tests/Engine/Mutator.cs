@@ -7,7 +7,8 @@ namespace MiniVmm.Fuzz.Tests.Engine;
 /// Makes one case from the seeds: one to four stacked mutations of a seed — bit flips, bytes set
 /// to interesting values (0, 0xff, 0x7f, 0x80), random bytes, ranges inserted, deleted or
 /// duplicated, a cut, a splice with another seed, a 16/32/64-bit field set to a huge length, a
-/// field nudged by one. Positions favour the seed's hot spots (where sections and frames start),
+/// field nudged by one, a decimal number in text (the vmdesc's sizes and array lengths, QMP
+/// arguments) replaced by an extreme one. Positions favour the seed's hot spots (where sections and frames start),
 /// its first bytes and its last ones, since the bulk of a stream is RAM pages.
 /// </summary>
 internal sealed class Mutator(bool bigEndianLengths)
@@ -16,6 +17,12 @@ internal sealed class Mutator(bool bigEndianLengths)
     public const int MaxInputBytes = 4 << 20;
 
     private static readonly byte[] InterestingBytes = [0x00, 0xff, 0x7f, 0x80, 0x01, 0xfe];
+
+    private static readonly string[] InterestingNumbers =
+    [
+        "0", "1", "-1", "255", "256", "4096", "65536", "1000000", "16777216", "2147483647", "2147483648",
+        "4294967295", "4294967296", "9223372036854775807", "18446744073709551615", "1e300", "0.5",
+    ];
 
     private static readonly ulong[] HugeValues =
     [
@@ -36,6 +43,7 @@ internal sealed class Mutator(bool bigEndianLengths)
         Splice,
         HugeLength,
         Nudge,
+        TextNumber,
     }
 
     /// <summary>A mutated input and what was done to which seed, for failure messages.</summary>
@@ -47,7 +55,7 @@ internal sealed class Mutator(bool bigEndianLengths)
         int count = random.OneIn(2) ? 1 : random.Next(2, 5);
         for (int i = 0; i < count; i++)
         {
-            description.Append("; ").Append(Apply(random, seed, seeds, bytes));
+            description.Append("; ").Append(Apply(random, seed, seeds, bytes, pristine: i == 0));
         }
 
         if (bytes.Count > MaxInputBytes)
@@ -59,7 +67,7 @@ internal sealed class Mutator(bool bigEndianLengths)
         return ([.. bytes], description.ToString());
     }
 
-    private string Apply(FuzzRandom random, FuzzSeed seed, IReadOnlyList<FuzzSeed> seeds, List<byte> bytes)
+    private string Apply(FuzzRandom random, FuzzSeed seed, IReadOnlyList<FuzzSeed> seeds, List<byte> bytes, bool pristine)
     {
         if (bytes.Count == 0)
         {
@@ -119,6 +127,20 @@ internal sealed class Mutator(bool bigEndianLengths)
                 return $"splice @{at} with {other.Name} from @{from}";
             case Kind.HugeLength:
                 return WriteField(random, bytes, at, random.Pick(HugeValues), "huge");
+            case Kind.TextNumber when pristine && seed.Trailer is { } trailer && random.OneIn(2):
+                // Inside the vmdesc JSON, with its length fixed so the trailer still frames it.
+                int json = trailer + 5;
+                int before = bytes.Count;
+                string change = ReplaceTextNumber(random, bytes, random.Next(json, bytes.Count));
+                uint jsonLength = (uint)(bytes.Count - json);
+                for (int i = 0; i < 4; i++)
+                {
+                    bytes[trailer + 1 + i] = (byte)(jsonLength >> (24 - 8 * i));
+                }
+
+                return $"vmdesc {change} ({bytes.Count - before:+#;-#;0} bytes)";
+            case Kind.TextNumber:
+                return ReplaceTextNumber(random, bytes, at);
             default:
                 int width = random.Pick(new[] { 1, 2, 4, 8 });
                 ulong field = ReadField(bytes, at, width, out bool big);
@@ -167,6 +189,34 @@ internal sealed class Mutator(bool bigEndianLengths)
         }
 
         return value;
+    }
+
+    /// <summary>Replaces the first run of ASCII digits at or after <paramref name="at"/> (within 512 bytes) by an extreme number.</summary>
+    private static string ReplaceTextNumber(FuzzRandom random, List<byte> bytes, int at)
+    {
+        int end = Math.Min(bytes.Count, at + 512);
+        int start = at;
+        while (start < end && bytes[start] is < (byte)'0' or > (byte)'9')
+        {
+            start++;
+        }
+
+        string number = random.Pick(InterestingNumbers);
+        if (start == end)
+        {
+            bytes[at] = (byte)number[0];
+            return $"no number near @{at}: set @{at}='{number[0]}'";
+        }
+
+        int stop = start;
+        while (stop < bytes.Count && bytes[stop] is >= (byte)'0' and <= (byte)'9')
+        {
+            stop++;
+        }
+
+        bytes.RemoveRange(start, stop - start);
+        bytes.InsertRange(start, System.Text.Encoding.ASCII.GetBytes(number));
+        return $"number @{start} ({stop - start} digits) = {number}";
     }
 
     private static int RangeLength(FuzzRandom random) => random.OneIn(4) ? random.Next(1, 4097) : random.Next(1, 65);

@@ -135,6 +135,6 @@ internal static class StreamSeeds
             spots.Add((int)error.Offset);
         }
 
-        return new FuzzSeed(name, bytes, spots.Distinct().Order().ToArray());
+        return new FuzzSeed(name, bytes, spots.Distinct().Order().ToArray(), (int?)analysis.VmDescription?.Offset);
     }
 }
