@@ -6,7 +6,9 @@ namespace MiniVmm.Fuzz.Tests;
 
 /// <summary>
 /// The bounded fuzz run of <c>./test.sh</c>: every target, a fixed number of mutated cases
-/// after its unmutated seeds, with a run seed taken from the clock and printed, so that a
+/// after its unmutated seeds (fewer for the targets that build a machine or a socketpair per
+/// case, so that the whole run stays well under a minute while the other test projects run
+/// beside it on two cores), with a run seed taken from the clock and printed, so that a
 /// failure replays with <c>MINIVMM_FUZZ_SEED</c> (and <c>MINIVMM_FUZZ_CASE</c> for one case).
 /// <c>bench/fuzz.sh</c> runs the same tests for a given time instead (<c>MINIVMM_FUZZ_SECONDS</c>).
 /// </summary>
@@ -34,10 +36,10 @@ public sealed class FuzzTests
     private IReadOnlyList<FuzzSeed> Streams => _streams ??= StreamSeeds.Create(_sockets);
 
     [Test]
-    public void Loader() => Fuzz(new LoaderTarget(Streams, _sockets), 1500, nameof(Loader));
+    public void Loader() => Fuzz(new LoaderTarget(Streams, _sockets), 800, nameof(Loader));
 
     [Test]
-    public void Analyzer() => Fuzz(new AnalyzerTarget(StreamSeeds.Analyzable(Streams)), 3000, nameof(Analyzer));
+    public void Analyzer() => Fuzz(new AnalyzerTarget(StreamSeeds.Analyzable(Streams)), 2000, nameof(Analyzer));
 
     [Test]
     public void ReturnPath() => Fuzz(new ReturnPathTarget(ReturnPathTarget.CreateSeeds()), 3000, nameof(ReturnPath));
@@ -46,7 +48,7 @@ public sealed class FuzzTests
     public void Qmp() => Fuzz(new QmpTarget(_sockets), 3000, nameof(Qmp));
 
     [Test]
-    public void HarnessChannel() => Fuzz(new HarnessChannelTarget(), 1500, nameof(HarnessChannel));
+    public void HarnessChannel() => Fuzz(new HarnessChannelTarget(), 800, nameof(HarnessChannel));
 
     [Test]
     public void HarnessPayloads() => Fuzz(new HarnessPayloadsTarget(), 5000, nameof(HarnessPayloads));
