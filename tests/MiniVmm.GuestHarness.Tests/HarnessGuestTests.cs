@@ -427,6 +427,35 @@ public sealed class HarnessGuestTests
     }
 
     [Test]
+    public void A_throttle_change_made_while_the_previous_one_waits_for_its_reply_still_arrives()
+    {
+        // The change to 0 used to be compared with the throttle acknowledged before the reply to
+        // 40 came (0) and skipped as unchanged, leaving the harness throttled at 40.
+        CreateGuest();
+        ScriptedHarness peer = ConnectAndWaitForMemory();
+        var throttles = new ConcurrentQueue<uint>();
+        peer.Script = (request, payload) =>
+        {
+            if (request != HarnessRequest.Throttle)
+            {
+                return ScriptedHarness.Cooperative(request, payload);
+            }
+
+            uint percent = BitConverter.ToUInt32(payload);
+            throttles.Enqueue(percent);
+            return new ScriptedHarness.Reply(HarnessPayloads.Status(0), DelayMs: percent == 40 ? 300 : 0);
+        };
+
+        _vm.CpuThrottlePercentage = 40;
+        WaitUntil(() => throttles.Contains(40u), "THROTTLE 40 never arrived");
+        _vm.CpuThrottlePercentage = 0;
+
+        WaitUntil(() => throttles.Contains(0u), "THROTTLE 0 never arrived");
+        WaitUntil(() => _guest!.Connection!.AcknowledgedThrottle == 0, "THROTTLE 0 was never acknowledged");
+        Assert.That(throttles, Is.EqualTo(new[] { 40u, 0u }));
+    }
+
+    [Test]
     public void A_harness_without_throttle_never_receives_one()
     {
         CreateGuest();

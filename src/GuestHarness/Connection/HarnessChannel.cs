@@ -15,7 +15,11 @@ namespace MiniVmm.GuestHarness.Connection;
 /// </summary>
 public sealed partial class HarnessChannel : IDisposable
 {
+    /// <summary>A payload buffer starts at this size and doubles as bytes arrive.</summary>
+    public const int PayloadChunk = 64 * 1024;
+
     private readonly Socket _socket;
+    private readonly TimeSpan _sendTimeout;
     private readonly ILogger _logger;
     private readonly object _gate = new();
     private readonly SemaphoreSlim _requestGate = new(1, 1);
@@ -32,7 +36,7 @@ public sealed partial class HarnessChannel : IDisposable
     public HarnessChannel(Socket socket, string name, TimeSpan sendTimeout, ILogger logger)
     {
         _socket = socket;
-        _socket.SendTimeout = (int)Math.Clamp(sendTimeout.TotalMilliseconds, 1, int.MaxValue);
+        _sendTimeout = sendTimeout;
         _logger = logger;
         Name = name;
     }
@@ -116,8 +120,18 @@ public sealed partial class HarnessChannel : IDisposable
     }
 
     /// <summary>Sends a reply frame (the answer to HELLO). Before <see cref="StartReading"/>.</summary>
-    public void Reply(HarnessRequest request, ReadOnlySpan<byte> payload) =>
-        Send(HarnessFrameHeader.ForReply(request, payload.Length), payload, []);
+    /// <exception cref="GuestHarnessException">The harness is gone (it closed the socket after its HELLO).</exception>
+    public void Reply(HarnessRequest request, ReadOnlySpan<byte> payload)
+    {
+        try
+        {
+            Send(HarnessFrameHeader.ForReply(request, payload.Length), payload, [], Deadline(_sendTimeout));
+        }
+        catch (Exception error) when (error is NativeCallException or IOException or ObjectDisposedException or TimeoutException)
+        {
+            throw new GuestHarnessException($"{Name}: sending the reply to {request} failed: {error.Message}", error);
+        }
+    }
 
     /// <summary>Starts the reader thread; from now on only <see cref="Request"/> talks to the harness.</summary>
     public void StartReading()
@@ -134,7 +148,9 @@ public sealed partial class HarnessChannel : IDisposable
     /// <summary>
     /// Sends <paramref name="request"/> with <paramref name="payload"/> and
     /// <paramref name="descriptors"/> and waits for its reply, all within
-    /// <paramref name="timeout"/>. Requests from several threads take turns.
+    /// <paramref name="timeout"/> — the send included, so a harness that stops reading cannot
+    /// stretch a request (a PAUSE, and so a VM stop) beyond it. Requests from several threads
+    /// take turns.
     /// </summary>
     /// <exception cref="GuestHarnessException">No reply in time, or the channel closed.</exception>
     public HarnessReply Request(
@@ -161,7 +177,13 @@ public sealed partial class HarnessChannel : IDisposable
 
             try
             {
-                Send(HarnessFrameHeader.ForRequest(request, payload.Length), payload, descriptors);
+                Send(HarnessFrameHeader.ForRequest(request, payload.Length), payload, descriptors, started + (long)timeout.TotalMilliseconds);
+            }
+            catch (Exception error) when (error is TimeoutException or NativeCallException { Errno: Errno.EAGAIN })
+            {
+                ClearPending(pending);
+                throw new GuestHarnessException(
+                    $"{Name}: {request} could not be sent within {timeout.TotalMilliseconds:0} ms: the harness does not read", error);
             }
             catch (Exception error) when (error is NativeCallException or IOException or ObjectDisposedException)
             {
@@ -228,15 +250,40 @@ public sealed partial class HarnessChannel : IDisposable
         }
     }
 
-    private void Send(HarnessFrameHeader header, ReadOnlySpan<byte> payload, ReadOnlySpan<int> descriptors)
+    private static long Deadline(TimeSpan timeout) => Environment.TickCount64 + (long)timeout.TotalMilliseconds;
+
+    /// <summary>
+    /// Sends one frame by <paramref name="deadline"/> (a <see cref="Environment.TickCount64"/>):
+    /// each partial send may block only for what is left (SO_SNDTIMEO, then EAGAIN), so a harness
+    /// that reads slowly cannot stretch it. A frame cut in the middle leaves nothing the harness
+    /// could understand after it: the channel is then closed.
+    /// </summary>
+    /// <exception cref="TimeoutException">The deadline passed between two partial sends.</exception>
+    /// <exception cref="NativeCallException">sendmsg failed; EAGAIN when the deadline passed inside it.</exception>
+    private void Send(HarnessFrameHeader header, ReadOnlySpan<byte> payload, ReadOnlySpan<int> descriptors, long deadline)
     {
         byte[] frame = new byte[HarnessFrameHeader.Length + payload.Length];
         header.WriteTo(frame);
         payload.CopyTo(frame.AsSpan(HarnessFrameHeader.Length));
-        int sent = UnixSocketMessages.Send(_socket.SafeHandle, frame, descriptors);
-        while (sent < frame.Length)
+        int sent = 0;
+        try
         {
-            sent += UnixSocketMessages.Send(_socket.SafeHandle, frame.AsSpan(sent), []);
+            while (sent < frame.Length)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                {
+                    throw new TimeoutException($"{sent} of {frame.Length} bytes went out before the deadline");
+                }
+
+                _socket.SendTimeout = (int)Math.Min(left, int.MaxValue);
+                sent += UnixSocketMessages.Send(_socket.SafeHandle, frame.AsSpan(sent), sent == 0 ? descriptors : []);
+            }
+        }
+        catch (Exception) when (sent > 0)
+        {
+            Close($"a {header.Request} frame was cut after {sent} of {frame.Length} bytes (the harness stopped reading)");
+            throw;
         }
     }
 
@@ -354,10 +401,30 @@ public sealed partial class HarnessChannel : IDisposable
             throw new HarnessProtocolException($"{header}: more than the {limit} bytes such a frame may carry");
         }
 
-        byte[] payload = header.Size == 0 ? [] : new byte[header.Size];
-        int read = 0;
-        while (read < payload.Length)
+        return (header, ReadPayload(header));
+    }
+
+    /// <summary>
+    /// Reads a payload whose size was checked against its limit. The buffer grows with the bytes
+    /// that arrive (doubling from <see cref="PayloadChunk"/>), so a harness that announces 16 MiB
+    /// and sends a few bytes makes MiniVmm hold a few bytes, not 16 MiB.
+    /// </summary>
+    private byte[] ReadPayload(HarnessFrameHeader header)
+    {
+        if (header.Size == 0)
         {
+            return [];
+        }
+
+        byte[] payload = new byte[Math.Min(header.Size, PayloadChunk)];
+        int read = 0;
+        while (read < header.Size)
+        {
+            if (read == payload.Length)
+            {
+                Array.Resize(ref payload, (int)Math.Min(header.Size, 2L * payload.Length));
+            }
+
             int count = _socket.Receive(payload, read, payload.Length - read, SocketFlags.None);
             if (count == 0)
             {
@@ -367,7 +434,7 @@ public sealed partial class HarnessChannel : IDisposable
             read += count;
         }
 
-        return (header, payload);
+        return payload;
     }
 
     private sealed class PendingRequest(HarnessRequest request)

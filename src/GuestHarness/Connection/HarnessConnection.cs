@@ -13,6 +13,7 @@ public sealed class HarnessConnection : IDisposable
 
     private readonly HarnessChannel _channel;
     private readonly TimeSpan _timeout;
+    private readonly object _throttleGate = new();
     private int _sentThrottle;
 
     /// <summary>Wraps a channel whose handshake is done; requests wait at most <paramref name="timeout"/>.</summary>
@@ -52,16 +53,29 @@ public sealed class HarnessConnection : IDisposable
     /// <summary>LOAD_STATE: gives the harness state bytes; a refusal throws with its errno.</summary>
     public void LoadState(ReadOnlySpan<byte> state) => ExpectOk(HarnessRequest.LoadState, state);
 
-    /// <summary>THROTTLE, when the harness accepted it and the value changed; otherwise nothing.</summary>
+    /// <summary>
+    /// THROTTLE, when the harness accepted it and the value differs from the one it last
+    /// acknowledged; otherwise nothing. Callers take turns: a change made while an earlier
+    /// THROTTLE still waits for its reply is compared with that one's value once it is
+    /// acknowledged, so it is never skipped as "unchanged".
+    /// </summary>
     public void Throttle(int percent)
     {
-        if ((Features & HarnessFeatures.Throttle) == 0 || Volatile.Read(ref _sentThrottle) == percent)
+        if ((Features & HarnessFeatures.Throttle) == 0)
         {
             return;
         }
 
-        ExpectOk(HarnessRequest.Throttle, HarnessPayloads.Throttle(percent));
-        Volatile.Write(ref _sentThrottle, percent);
+        lock (_throttleGate)
+        {
+            if (Volatile.Read(ref _sentThrottle) == percent)
+            {
+                return;
+            }
+
+            ExpectOk(HarnessRequest.Throttle, HarnessPayloads.Throttle(percent));
+            Volatile.Write(ref _sentThrottle, percent);
+        }
     }
 
     /// <summary>The throttle the harness last acknowledged.</summary>

@@ -23,6 +23,14 @@ internal sealed class VmStateBodyDecoder
     // Arrays of elements without a size cannot be checked against the stream length.
     private const long MaxUnsizedElements = 1 << 20;
 
+    /// <summary>
+    /// Values that take no stream bytes (empty structs, zero-size fields) one section may hold.
+    /// Every other value consumes at least one byte, so with this budget the work is bounded by
+    /// the stream's length: without it, a vmdesc nesting arrays of empty structs makes a
+    /// 200-byte stream take forever.
+    /// </summary>
+    public const int MaxEmptyValues = 1 << 16;
+
     private const byte NullPointerMarker = 0x30;
     private const byte SubsectionMarker = 0x05;
 
@@ -34,6 +42,7 @@ internal sealed class VmStateBodyDecoder
 
     private readonly MigrationStreamReader _reader;
     private readonly long _streamLength;
+    private int _emptyValues;
 
     public VmStateBodyDecoder(MigrationStreamReader reader, long streamLength)
     {
@@ -188,6 +197,14 @@ internal sealed class VmStateBodyDecoder
         var values = new JsonArray();
         for (long element = 0; element < count; element++)
         {
+            if (element == MaxShownElements && structDescription is null && type != "capability" && size > 0)
+            {
+                // Fixed-size elements past the shown ones are skipped in one go: decoding them
+                // one by one only to drop them would cost work and memory per byte.
+                RemainingBytes.Skip(_reader, _streamLength, (count - element) * size.Value, fieldWhere);
+                break;
+            }
+
             (JsonNode? value, _) = DecodeValue(type, size ?? 0, structDescription, $"{fieldWhere}[{element}]");
             if (element < MaxShownElements)
             {
@@ -216,6 +233,19 @@ internal sealed class VmStateBodyDecoder
     }
 
     private (JsonNode? Value, string? Text) DecodeValue(string type, long size, JsonObject? structDescription, string where)
+    {
+        long start = _reader.Offset;
+        (JsonNode? Value, string? Text) decoded = DecodeValueBody(type, size, structDescription, where);
+        if (_reader.Offset == start && ++_emptyValues > MaxEmptyValues)
+        {
+            throw new StreamAnalysisException(
+                $"vmdesc field {where}: more than {MaxEmptyValues} values in this section take no stream bytes (empty structs or zero-size fields)", start);
+        }
+
+        return decoded;
+    }
+
+    private (JsonNode? Value, string? Text) DecodeValueBody(string type, long size, JsonObject? structDescription, string where)
     {
         if (structDescription is not null)
         {

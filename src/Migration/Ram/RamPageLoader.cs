@@ -48,7 +48,7 @@ internal sealed partial class RamPageLoader : IDisposable
             long at = stream.Offset;
             ulong word = stream.GetBe64();
             var flags = (RamSaveFlags)(int)(word & (RamBlock.PageSize - 1));
-            long address = (long)(word & ~(ulong)(RamBlock.PageSize - 1));
+            ulong offset = word & ~(ulong)(RamBlock.PageSize - 1);
             if ((flags & RamSaveFlags.CompressPage) != 0)
             {
                 throw new RamLoadException("Received an unexpected compressed page", at);
@@ -58,17 +58,22 @@ internal sealed partial class RamPageLoader : IDisposable
             if ((flags & PageRecordFlags) != 0)
             {
                 block = ResolveBlock(stream, flags, at, out string? complaint);
-                if (block is null || address >= block.UsedLength)
+
+                // Unsigned, as QEMU's ram_addr_t: an offset with the top bit set is far beyond
+                // the block, not before it.
+                if (block is null || offset >= (ulong)block.UsedLength)
                 {
-                    string illegal = $"Illegal RAM offset {address:x}";
+                    string illegal = $"Illegal RAM offset {offset:x}";
                     throw new RamLoadException(complaint is null ? illegal : $"{complaint}; {illegal}", at);
                 }
             }
 
+            long address = (long)offset;
+
             switch (flags & ~RamSaveFlags.Continue)
             {
                 case RamSaveFlags.MemSize:
-                    CheckBlockList(stream, address, at);
+                    CheckBlockList(stream, offset, at);
                     break;
                 case RamSaveFlags.Zero:
                     FillPage(block!, address, stream.GetByte());
@@ -120,9 +125,9 @@ internal sealed partial class RamPageLoader : IDisposable
         return block;
     }
 
-    private void CheckBlockList(MigrationStreamReader stream, long total, long at)
+    private void CheckBlockList(MigrationStreamReader stream, ulong total, long at)
     {
-        long remaining = total;
+        ulong remaining = total;
         while (remaining > 0)
         {
             string idStr = stream.GetCountedString();
@@ -135,13 +140,13 @@ internal sealed partial class RamPageLoader : IDisposable
                     $"Size mismatch: {idStr}: 0x{length:x} != 0x{block.UsedLength:x}: Invalid argument", at);
             }
 
-            remaining -= block.UsedLength;
-        }
+            if ((ulong)block.UsedLength > remaining)
+            {
+                throw new RamLoadException(
+                    $"RAM block list adds up to more than the MEM_SIZE total 0x{total:x} (local RAM is 0x{_memory.TotalBytes:x})", at);
+            }
 
-        if (remaining < 0)
-        {
-            throw new RamLoadException(
-                $"RAM block list adds up to more than the MEM_SIZE total 0x{total:x} (local RAM is 0x{_memory.TotalBytes:x})", at);
+            remaining -= (ulong)block.UsedLength;
         }
 
         LogBlockListAccepted(total);
@@ -209,5 +214,5 @@ internal sealed partial class RamPageLoader : IDisposable
     }
 
     [LoggerMessage(EventId = 4020, Level = LogLevel.Debug, Message = "RAM load: block list for 0x{Total:x} bytes accepted")]
-    private partial void LogBlockListAccepted(long total);
+    private partial void LogBlockListAccepted(ulong total);
 }

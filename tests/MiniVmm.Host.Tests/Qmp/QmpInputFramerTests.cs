@@ -42,6 +42,43 @@ public sealed class QmpInputFramerTests
         Assert.That(output.Select(i => JsonText.Of(i.Value)), Is.EqualTo(new[] { """{"a":[1,{"b":"}"}]}""", """{"c":"é"}""" }));
     }
 
+    // Found by the fuzzer: the JSON reader checks structure but decodes strings only when they are
+    // read, so these passed the framer and threw InvalidOperationException out of the dispatcher.
+    [TestCase(new byte[] { 0x80 }, "invalid UTF-8 sequence at byte 36 of the message", TestName = "A_stray_continuation_byte_in_a_string_is_a_parse_error")]
+    [TestCase(new byte[] { 0xc3 }, "invalid UTF-8 sequence at byte 36 of the message", TestName = "A_cut_two_byte_sequence_in_a_string_is_a_parse_error")]
+    [TestCase(new byte[] { 0xed, 0xa0, 0x80 }, "invalid UTF-8 sequence at byte 36 of the message", TestName = "An_encoded_surrogate_in_a_string_is_a_parse_error")]
+    public void Bytes_that_are_not_UTF_8_inside_a_string_are_a_parse_error_and_the_next_value_parses(byte[] bad, string expected)
+    {
+        var framer = new QmpInputFramer();
+        var output = new List<QmpInput>();
+        byte[] text = [.. "{\"execute\": \"query-status\", \"id\": \"x"u8, .. bad, .. "\"}\n{\"execute\": \"stop\"}\n"u8];
+
+        framer.Feed(text, output);
+
+        Assert.That(output, Has.Count.EqualTo(2));
+        Assert.That(output[0].ParseError, Is.EqualTo($"JSON parse error, {expected}"));
+        Assert.That((string?)output[1].Value?["execute"], Is.EqualTo("stop"));
+    }
+
+    [Test]
+    public void A_lone_surrogate_escape_is_a_parse_error()
+    {
+        List<QmpInput> output = Feed(new QmpInputFramer(), "{\"execute\": \"\\ud800\"}\n");
+
+        Assert.That(output, Has.Count.EqualTo(1));
+        Assert.That(output[0].IsParseError, Is.True, () => $"parsed as {JsonText.Of(output[0].Value)}");
+        Assert.That(output[0].ParseError, Does.StartWith("JSON parse error, "));
+    }
+
+    [Test]
+    public void A_duplicate_member_is_a_parse_error()
+    {
+        List<QmpInput> output = Feed(new QmpInputFramer(), "{\"execute\": \"stop\", \"execute\": \"cont\"}\n");
+
+        Assert.That(output, Has.Count.EqualTo(1));
+        Assert.That(output[0].IsParseError, Is.True, () => $"parsed as {JsonText.Of(output[0].Value)}");
+    }
+
     [Test]
     public void Several_objects_in_one_read_come_out_in_order()
     {

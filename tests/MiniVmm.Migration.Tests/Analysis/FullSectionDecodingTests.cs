@@ -52,6 +52,52 @@ public sealed class FullSectionDecodingTests
     }
 
     [Test]
+    public void NestedArraysOfEmptyStructsEndWithAnErrorInsteadOfRunningForever()
+    {
+        // 10^12 empty values described by a 200-byte stream: the walk must stop at the budget.
+        const string json =
+            "{\"devices\": [{\"name\": \"dev\", \"instance_id\": 0, \"vmsd_name\": \"dev\", \"version\": 1, \"fields\": ["
+            + "{\"name\": \"outer\", \"type\": \"struct\", \"array_len\": 1000000, \"struct\": {\"fields\": ["
+            + "{\"name\": \"inner\", \"type\": \"struct\", \"array_len\": 1000000, \"struct\": {\"fields\": []}}]}}]}]}";
+        var stream = new StreamBytes().Preamble().NamedSection(0x04, 0, "dev", 0, 1);
+        int body = stream.Length;
+        stream.Footer(0).EofAndVmdesc(json);
+
+        Task<AnalysisRun> analysis = Task.Run(() => Run(stream));
+
+        Assert.That(analysis.Wait(TimeSpan.FromSeconds(60)), Is.True, "the analysis never ended");
+        AnalysisRun run = analysis.Result;
+        Assert.That(run.ExitCode, Is.EqualTo(AnalysisExitCode.BadStream));
+        Assert.That(run.ErrorMessage, Does.Contain("more than 65536 values in this section take no stream bytes"));
+        Assert.That(run.ErrorOffset, Is.EqualTo(body));
+    }
+
+    [Test]
+    public void ALongArrayShowsItsFirstElementsAndTheNextFieldStillDecodes()
+    {
+        const string json =
+            "{\"devices\": [{\"name\": \"dev\", \"instance_id\": 0, \"vmsd_name\": \"dev\", \"version\": 1, \"fields\": ["
+            + "{\"name\": \"big\", \"type\": \"uint16\", \"size\": 2, \"array_len\": 100000}, "
+            + "{\"name\": \"after\", \"type\": \"uint32\", \"size\": 4}]}]}";
+        var stream = new StreamBytes().Preamble().NamedSection(0x04, 0, "dev", 0, 1);
+        for (int i = 0; i < 100000; i++)
+        {
+            stream.Be16((ushort)i);
+        }
+
+        stream.Be32(0xcafef00d).Footer(0).EofAndVmdesc(json);
+
+        AnalysisRun run = Run(stream);
+
+        Assert.That(run.ExitCode, Is.EqualTo(AnalysisExitCode.Success), run.Text[..Math.Min(2000, run.Text.Length)]);
+        JsonArray fields = run.Sections[0]!["state"]!["fields"]!.AsArray();
+        Assert.That(fields[0]!["values"]!.AsArray(), Has.Count.EqualTo(1024));
+        Assert.That(fields[0]!["values"]![1023]!.GetValue<string>(), Is.EqualTo("0x03ff"));
+        Assert.That(fields[0]!["values_shown"]!.GetValue<int>(), Is.EqualTo(1024));
+        Assert.That(fields[1]!["value"]!.GetValue<string>(), Is.EqualTo("0xcafef00d"));
+    }
+
+    [Test]
     public void SubsectionWithAnotherNameIsAnError()
     {
         StreamBytes stream = DeviceSection("dev/other").EofAndVmdesc(DeviceJson);

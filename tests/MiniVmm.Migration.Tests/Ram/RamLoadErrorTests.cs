@@ -36,6 +36,18 @@ public sealed class RamLoadErrorTests
     }
 
     [Test]
+    public void ABlockListLongerThanItsTotalIsRefused()
+    {
+        byte[] stream = FixtureFiles.ReadStream();
+        BinaryPrimitives.WriteUInt64BigEndian(stream.AsSpan(MemSizeWord), 0x1000 | 0x04);
+
+        var error = LoadFails(FixtureFiles.RamSize, stream);
+
+        Assert.That(error.Message, Does.Contain("RAM block list adds up to more than the MEM_SIZE total 0x1000 (local RAM is 0x4000000)"));
+        Assert.That(error.InnerException, Is.TypeOf<RamLoadException>());
+    }
+
+    [Test]
     public void AnUnknownBlockIsRefused()
     {
         byte[] fixture = FixtureFiles.ReadStream();
@@ -56,6 +68,23 @@ public sealed class RamLoadErrorTests
         var error = LoadFails(FixtureFiles.RamSize, stream);
 
         Assert.That(error.Message, Does.StartWith("error while loading state section id 2(ram): Illegal RAM offset 8000000"));
+        Assert.That(error.InnerException, Is.TypeOf<RamLoadException>());
+    }
+
+    [TestCase(0x8000000000000000UL, 0x08, "8000000000000000", TestName = "APageAtAnOffsetWithTheTopBitSetIsRefused")]
+    [TestCase(0xfffffffffffff000UL, 0x02, "fffffffffffff000", TestName = "AZeroPageAtTheLastPossibleOffsetIsRefused")]
+    public void AnOffsetThatIsNegativeAsASignedNumberIsRefused(ulong offset, int flag, string shown)
+    {
+        // Found by the fuzzer: the check compared the offset as a signed number, so these passed it
+        // and the loader indexed its prefault table at a negative chunk (IndexOutOfRangeException)
+        // or asked lseek(SEEK_DATA) for a negative offset (ArgumentOutOfRangeException).
+        byte[] stream = FixtureFiles.ReadStream();
+        BinaryPrimitives.WriteUInt64BigEndian(stream.AsSpan(FirstPageRecord), offset | (uint)flag);
+
+        var error = LoadFails(FixtureFiles.RamSize, stream);
+
+        Assert.That(error.Message, Does.StartWith($"error while loading state section id 2(ram): Illegal RAM offset {shown}"));
+        Assert.That(error.Message, Does.Contain($"at offset {FirstPageRecord} (0x{FirstPageRecord:x})"));
         Assert.That(error.InnerException, Is.TypeOf<RamLoadException>());
     }
 

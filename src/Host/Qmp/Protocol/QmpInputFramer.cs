@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 using System.Text.Json.Nodes;
 
 namespace MiniVmm.Host.Qmp.Protocol;
@@ -113,15 +114,64 @@ public sealed class QmpInputFramer
         return checked((int)reader.BytesConsumed);
     }
 
+    /// <summary>
+    /// Parses one complete value. The JSON reader checks structure but decodes names and strings
+    /// only when they are read, so the bytes are checked to be UTF-8 first (as QEMU's lexer
+    /// does) and every name and string is decoded here: a bad escape (a lone surrogate) or a
+    /// duplicate member is a parse error now, not an exception in whatever reads it later.
+    /// </summary>
     private static QmpInput ParseValue(ReadOnlySpan<byte> json)
     {
+        if (!Utf8.IsValid(json))
+        {
+            return QmpInput.Malformed($"JSON parse error, invalid UTF-8 sequence at byte {FirstInvalidUtf8(json)} of the message");
+        }
+
         try
         {
-            return QmpInput.Parsed(JsonNode.Parse(json, documentOptions: DocumentOptions));
+            JsonNode? value = JsonNode.Parse(json, documentOptions: DocumentOptions);
+            Materialize(value);
+            return QmpInput.Parsed(value);
         }
         catch (Exception error) when (error is JsonException or ArgumentException or InvalidOperationException)
         {
             return QmpInput.Malformed($"JSON parse error, {error.Message}");
+        }
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> json)
+    {
+        int at = 0;
+        while (at < json.Length && System.Text.Rune.DecodeFromUtf8(json[at..], out _, out int consumed) == System.Buffers.OperationStatus.Done)
+        {
+            at += consumed;
+        }
+
+        return at;
+    }
+
+    /// <summary>Decodes every member name and string of <paramref name="node"/> (depth is bounded by the parser's MaxDepth).</summary>
+    private static void Materialize(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject members:
+                foreach (KeyValuePair<string, JsonNode?> member in members)
+                {
+                    Materialize(member.Value);
+                }
+
+                break;
+            case JsonArray elements:
+                foreach (JsonNode? element in elements)
+                {
+                    Materialize(element);
+                }
+
+                break;
+            case JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                _ = value.GetValue<string>();
+                break;
         }
     }
 
