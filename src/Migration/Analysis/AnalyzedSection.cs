@@ -69,7 +69,7 @@ public sealed class AnalyzedSection
     {
         if (Type == SectionType.Command)
         {
-            return Command is { } command ? $"COMMAND {CommandNames.Of(command)}" : "COMMAND";
+            return Command is { } command ? $"COMMAND {MigrationCommandLayout.Of(command).Name}" : "COMMAND";
         }
 
         string name = IdStr is null ? "" : $" '{IdStr}' instance {InstanceId}";

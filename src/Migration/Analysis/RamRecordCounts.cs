@@ -1,3 +1,4 @@
+using MiniVmm.Migration.Ram;
 namespace MiniVmm.Migration.Analysis;
 
 /// <summary>How many RAM records of each kind a section (or the whole stream) holds.</summary>
@@ -31,29 +32,29 @@ public sealed class RamRecordCounts
     public long Records => Pages + ZeroPages + XbzrlePages + CompressedPages + MemSizeRecords + EosRecords + MultifdFlushRecords;
 
     /// <summary>Counts one record whose flags, without CONTINUE, are <paramref name="kind"/>.</summary>
-    internal void Count(RamRecordFlag kind)
+    internal void Count(RamSaveFlags kind)
     {
         switch (kind)
         {
-            case RamRecordFlag.Page:
+            case RamSaveFlags.Page:
                 Pages++;
                 break;
-            case RamRecordFlag.Zero:
+            case RamSaveFlags.Zero:
                 ZeroPages++;
                 break;
-            case RamRecordFlag.Xbzrle:
+            case RamSaveFlags.Xbzrle:
                 XbzrlePages++;
                 break;
-            case RamRecordFlag.CompressPage:
+            case RamSaveFlags.CompressPage:
                 CompressedPages++;
                 break;
-            case RamRecordFlag.MemSize:
+            case RamSaveFlags.MemSize:
                 MemSizeRecords++;
                 break;
-            case RamRecordFlag.Eos:
+            case RamSaveFlags.EndOfSection:
                 EosRecords++;
                 break;
-            case RamRecordFlag.MultifdFlush:
+            case RamSaveFlags.MultifdFlush:
                 MultifdFlushRecords++;
                 break;
             default:

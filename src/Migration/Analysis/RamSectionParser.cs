@@ -1,3 +1,4 @@
+using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Stream;
 
 namespace MiniVmm.Migration.Analysis;
@@ -15,8 +16,8 @@ internal sealed class RamSectionParser
     // A MEM_SIZE list longer than this is taken as garbage (real machines have a few dozen blocks).
     private const int MaxBlocks = 4096;
 
-    private const RamRecordFlag KnownKinds = RamRecordFlag.Zero | RamRecordFlag.MemSize | RamRecordFlag.Page
-        | RamRecordFlag.Eos | RamRecordFlag.Xbzrle | RamRecordFlag.CompressPage | RamRecordFlag.MultifdFlush;
+    private const RamSaveFlags KnownKinds = RamSaveFlags.Zero | RamSaveFlags.MemSize | RamSaveFlags.Page
+        | RamSaveFlags.EndOfSection | RamSaveFlags.Xbzrle | RamSaveFlags.CompressPage | RamSaveFlags.MultifdFlush;
 
     // XBZRLE records start with this encoding byte.
     private const byte XbzrleEncoding = 0x01;
@@ -49,15 +50,15 @@ internal sealed class RamSectionParser
         {
             long at = _reader.Offset;
             ulong word = _reader.GetBe64();
-            var flags = (RamRecordFlag)(uint)(word & _flagMask);
+            var flags = (RamSaveFlags)(uint)(word & _flagMask);
             ulong address = word & ~_flagMask;
-            RamRecordFlag kind = flags & ~RamRecordFlag.Continue;
-            bool continues = (flags & RamRecordFlag.Continue) != 0;
+            RamSaveFlags kind = flags & ~RamSaveFlags.Continue;
+            bool continues = (flags & RamSaveFlags.Continue) != 0;
 
             if ((kind & KnownKinds) != kind || !IsSingleKind(kind))
             {
                 throw new StreamAnalysisException(
-                    (flags & RamRecordFlag.Hook) != 0
+                    (flags & RamSaveFlags.Hook) != 0
                         ? $"RAM record with the RDMA hook flag (flags 0x{(uint)flags:x}) cannot appear in a stream"
                         : $"RAM record with an unknown combination of flags 0x{(uint)flags:x}",
                     at);
@@ -65,23 +66,23 @@ internal sealed class RamSectionParser
 
             switch (kind)
             {
-                case RamRecordFlag.MemSize:
+                case RamSaveFlags.MemSize:
                     summary.TotalRamBytes = address;
                     ReadBlockList(summary, address, at);
                     break;
-                case RamRecordFlag.Zero:
+                case RamSaveFlags.Zero:
                     CheckPageOffset(SelectBlock(continues, summary, at), address, at);
                     _reader.GetByte();
                     break;
-                case RamRecordFlag.Page:
+                case RamSaveFlags.Page:
                     CheckPageOffset(SelectBlock(continues, summary, at), address, at);
                     RemainingBytes.Skip(_reader, _streamLength, _pageSize, "RAM page");
                     break;
-                case RamRecordFlag.Xbzrle:
+                case RamSaveFlags.Xbzrle:
                     CheckPageOffset(SelectBlock(continues, summary, at), address, at);
                     ReadXbzrle();
                     break;
-                case RamRecordFlag.CompressPage:
+                case RamSaveFlags.CompressPage:
                     CheckPageOffset(SelectBlock(continues, summary, at), address, at);
                     long lengthAt = _reader.Offset;
                     uint compressed = _reader.GetBe32();
@@ -91,14 +92,14 @@ internal sealed class RamSectionParser
             }
 
             summary.Records.Count(kind);
-            if (kind == RamRecordFlag.Eos)
+            if (kind == RamSaveFlags.EndOfSection)
             {
                 return;
             }
         }
     }
 
-    private static bool IsSingleKind(RamRecordFlag kind) => kind != 0 && ((uint)kind & ((uint)kind - 1)) == 0;
+    private static bool IsSingleKind(RamSaveFlags kind) => kind != 0 && ((uint)kind & ((uint)kind - 1)) == 0;
 
     private void ReadBlockList(RamSectionSummary summary, ulong total, long recordOffset)
     {

@@ -178,7 +178,7 @@ public static class StreamAnalysisJson
 
         if (section.Command is { } command)
         {
-            json.WriteString("command", CommandNames.Of(command));
+            json.WriteString("command", MigrationCommandLayout.Of(command).Name);
         }
 
         if (section.CommandLength is { } length)

@@ -3,9 +3,11 @@ namespace MiniVmm.Migration.Ram;
 /// <summary>
 /// The flag bits in the low 12 bits of every RAM record word (the high bits hold a
 /// page-aligned offset, or the total size for <see cref="MemSize"/>). Values as in QEMU 7.2.
+/// The one vocabulary of RAM records: the RAM handler writes with it, its loader and the
+/// stream analyzer read with it.
 /// </summary>
 [Flags]
-public enum RamSaveFlags
+public enum RamSaveFlags : uint
 {
     /// <summary>No flag.</summary>
     None = 0,

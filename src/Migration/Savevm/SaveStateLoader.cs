@@ -391,7 +391,8 @@ public sealed partial class SaveStateLoader
         }
 
         // As QEMU, a command with a fixed payload length is checked against it before it is handled.
-        (string name, int fixedLength) = CommandLayout((MigrationCommand)command);
+        MigrationCommandLayout layout = MigrationCommandLayout.Of((MigrationCommand)command);
+        (string name, int fixedLength) = (layout.LoaderName, layout.FixedLength);
         if (fixedLength >= 0 && length != fixedLength)
         {
             throw new MigrationLoadException(
@@ -436,22 +437,6 @@ public sealed partial class SaveStateLoader
                     $"migration command {(MigrationCommand)command} (0x{command:x}, len 0x{length:x}) is not supported by MiniVmm", at);
         }
     }
-
-    /// <summary>QEMU's name of a command and its fixed payload length, or -1 when the length varies.</summary>
-    private static (string Name, int FixedLength) CommandLayout(MigrationCommand command) => command switch
-    {
-        MigrationCommand.OpenReturnPath => ("CMD_OPEN_RETURN_PATH", 0),
-        MigrationCommand.Ping => ("CMD_PING", sizeof(uint)),
-        MigrationCommand.PostcopyAdvise => ("CMD_POSTCOPY_ADVISE", -1),
-        MigrationCommand.PostcopyListen => ("CMD_POSTCOPY_LISTEN", 0),
-        MigrationCommand.PostcopyRun => ("CMD_POSTCOPY_RUN", 0),
-        MigrationCommand.PostcopyRamDiscard => ("CMD_POSTCOPY_RAM_DISCARD", -1),
-        MigrationCommand.Packaged => ("CMD_PACKAGED", sizeof(uint)),
-        MigrationCommand.EnableColo => ("CMD_ENABLE_COLO", 0),
-        MigrationCommand.PostcopyResume => ("CMD_POSTCOPY_RESUME", 0),
-        MigrationCommand.RecvBitmap => ("CMD_RECV_BITMAP", -1),
-        _ => (command.ToString(), -1),
-    };
 
     private byte[]? ReadVmDescription(MigrationStreamReader stream, List<string> warnings)
     {
