@@ -22,7 +22,7 @@ namespace MiniVmm.Migration.Control;
 /// </summary>
 public sealed partial class MigrationSession : IDisposable
 {
-    private const int WindowMilliseconds = 100;
+    private const int WindowMilliseconds = MigrationCounters.WindowMilliseconds;
 
     private readonly SaveStateRegistry _registry;
     private readonly VirtualMachine _vm;
@@ -39,6 +39,8 @@ public sealed partial class MigrationSession : IDisposable
     private readonly MigrationTelemetry? _telemetry;
     private readonly SectionByteCounts _bytes;
     private readonly IDisposable _vmEvents;
+    private readonly MigrationCounters _counters;
+    private readonly AutoConvergePolicy _autoConverge = new();
 
     private MigrationParameters _parameters;
     private int _status = (int)MigrationStatus.None;
@@ -52,13 +54,6 @@ public sealed partial class MigrationSession : IDisposable
     private long _downtimeStart;
     private long _downtime = -1;
     private long _totalTime = -1;
-    private long _expectedDowntime;
-    private long _threshold;
-    private long _iterationStart;
-    private long _iterationInitialBytes;
-    private double _mbps;
-    private long _pagesPerSecond;
-    private long _passes;
     private bool _vmWasLive;
     private RunState? _stateBeforeSwitchover;
     private int _disposed;
@@ -76,7 +71,6 @@ public sealed partial class MigrationSession : IDisposable
     private long _pagesNormal;
     private long _pagesZero;
     private long _pendingBytes;     // read by the gauges through the timeline only
-    private double _bandwidth;
 
     /// <summary>
     /// Creates the session (QEMU's <c>migrate_init</c>): status none → setup, start time taken.
@@ -103,7 +97,7 @@ public sealed partial class MigrationSession : IDisposable
         _logger = logger ?? NullLogger.Instance;
         _telemetry = telemetry;
         _startTime = NowMs();
-        _expectedDowntime = parameters.DowntimeLimit;
+        _counters = new MigrationCounters(parameters.DowntimeLimit);
         _bytes = new SectionByteCounts(telemetry is null ? null : telemetry.SectionBytesSent);
         Timeline = new MigrationTimeline(DateTimeOffset.FromUnixTimeMilliseconds(_startTime));
         Timeline.NoteRunState(0, vm.State);
@@ -242,12 +236,12 @@ public sealed partial class MigrationSession : IDisposable
                 return new MigrationInfo(
                     status,
                     TotalTime: now - _startTime,
-                    ExpectedDowntime: Volatile.Read(ref _expectedDowntime),
+                    ExpectedDowntime: _counters.ExpectedDowntime,
                     SetupTime: Math.Max(0, Volatile.Read(ref _setupTime)),
                     Ram: _ram?.Snapshot(),
-                    Mbps: Volatile.Read(ref _mbps),
-                    PagesPerSecond: Volatile.Read(ref _pagesPerSecond),
-                    Passes: (int)Volatile.Read(ref _passes),
+                    Mbps: _counters.Mbps,
+                    PagesPerSecond: _counters.PagesPerSecond,
+                    Passes: (int)_counters.Passes,
                     CpuThrottlePercentage: _vm.CpuThrottlePercentage);
             case MigrationStatus.Completed:
                 return new MigrationInfo(
@@ -256,9 +250,9 @@ public sealed partial class MigrationSession : IDisposable
                     Downtime: _downtime,
                     SetupTime: Math.Max(0, _setupTime),
                     Ram: _ram?.Snapshot(),
-                    Mbps: _mbps,
-                    PagesPerSecond: _pagesPerSecond,
-                    Passes: (int)_passes);
+                    Mbps: _counters.Mbps,
+                    PagesPerSecond: _counters.PagesPerSecond,
+                    Passes: (int)_counters.Passes);
             case MigrationStatus.Failed:
                 return new MigrationInfo(status, ErrorDescription: _error?.Message);
             default:
@@ -294,8 +288,7 @@ public sealed partial class MigrationSession : IDisposable
                 }
 
                 writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger, _bytes);
-                _iterationStart = NowMs();
-                _iterationInitialBytes = 0;
+                _counters.StartWindow(NowMs(), bytesWritten: 0);
                 RunSetupPhase(writer);
                 _ramStarted = true;
                 CheckPasses();
@@ -389,7 +382,7 @@ public sealed partial class MigrationSession : IDisposable
     /// <summary>One round of <c>migration_iteration_run</c>; true when the loop should end.</summary>
     private bool IterateOnce(SaveStateWriter writer, MigrationStreamWriter stream)
     {
-        long threshold = Volatile.Read(ref _threshold);
+        long threshold = _counters.Threshold;
         ulong pending = writer.PendingEstimate().Total;
         if (pending < (ulong)threshold || threshold == 0 && pending == 0)
         {
@@ -518,11 +511,7 @@ public sealed partial class MigrationSession : IDisposable
     {
         long total = end - _startTime;
         Volatile.Write(ref _totalTime, total);
-        long busy = total - Math.Max(0, _setupTime);
-        if (busy > 0)
-        {
-            Volatile.Write(ref _mbps, stream.BytesWritten * 8.0 / busy / 1000.0);
-        }
+        _counters.Finish(total - Math.Max(0, _setupTime), stream.BytesWritten);
     }
 
     /// <summary>QEMU's <c>migration_detect_error</c>: true when the loop must end.</summary>
@@ -559,56 +548,26 @@ public sealed partial class MigrationSession : IDisposable
             return;
         }
 
-        long wait = _iterationStart + WindowMilliseconds - now;
+        long wait = _counters.WindowEnd - now;
         if (wait > 0)
         {
             _cancel.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(wait));
         }
     }
 
-    /// <summary>QEMU's <c>migration_update_counters</c>: bandwidth, threshold, mbps, expected downtime.</summary>
+    /// <summary>QEMU's <c>migration_update_counters</c>: at the end of a rate window, the counters and a timeline sample.</summary>
     private void UpdateCounters(MigrationStreamWriter stream, long now)
     {
-        if (now < _iterationStart + WindowMilliseconds)
+        if (!_counters.Update(now, stream.BytesWritten, _ram?.Snapshot(), Parameters.DowntimeLimit))
         {
             return;
         }
 
-        long bytes = stream.BytesWritten;
-        long transferred = bytes - _iterationInitialBytes;
-        long spent = now - _iterationStart;
-        double bandwidth = (double)transferred / spent; // bytes per ms
-        Volatile.Write(ref _threshold, (long)(bandwidth * Parameters.DowntimeLimit));
-        Volatile.Write(ref _bandwidth, bandwidth * 1000);
-        Volatile.Write(ref _mbps, transferred * 8.0 / (spent / 1000.0) / 1e6);
-        if (_ram?.Snapshot() is { } ram)
-        {
-            long pages = ram.Normal + ram.Duplicate;
-            Volatile.Write(ref _pagesPerSecond, (long)((pages - _pagesAtWindowStart) * 1000.0 / spent));
-            _pagesAtWindowStart = pages;
-            if (ram.DirtyPagesRate != 0 && transferred > 10000 && bandwidth > 0)
-            {
-                Volatile.Write(ref _expectedDowntime, (long)(ram.Remaining / bandwidth));
-            }
-        }
-
         stream.StartNewRateWindow();
-        _iterationStart = now;
-        _iterationInitialBytes = bytes;
         Sample();
     }
 
-    private long _pagesAtWindowStart;
-    private long _throttlePeriodStart;
-    private long _throttlePeriodBytes;
-    private int _throttleTriggers;
-
-    /// <summary>
-    /// Auto-converge (QEMU's <c>mig_throttle_guest_down</c> trigger): at a sync that closes a
-    /// period of at least 1 s, if the guest dirtied more than throttle-trigger-threshold percent
-    /// of what was sent in that period, for the second time, the vCPU throttle starts at
-    /// cpu-throttle-initial or grows by cpu-throttle-increment, up to max-cpu-throttle.
-    /// </summary>
+    /// <summary>Auto-converge: asks <see cref="AutoConvergePolicy"/> at a dirty sync and applies a new vCPU throttle.</summary>
     private void CheckAutoConverge(RamTransferStats ram, MigrationStreamWriter? stream)
     {
         if (!_capabilities.IsEnabled(MigrationCapabilities.AutoConverge) || stream is null)
@@ -617,35 +576,13 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         long now = NowMs();
-        if (_throttlePeriodStart == 0)
+        if (_autoConverge.OnSync(now, ram.DirtyPagesRate, stream.BytesWritten, _vm.CpuThrottlePercentage, Parameters) is { } next)
         {
-            (_throttlePeriodStart, _throttlePeriodBytes) = (now, stream.BytesWritten);
-            return;
-        }
-
-        if (now - _throttlePeriodStart < 1000)
-        {
-            return;
-        }
-
-        double seconds = (now - _throttlePeriodStart) / 1000.0;
-        double dirtyBytes = ram.DirtyPagesRate * 4096.0 * seconds;
-        double sentBytes = stream.BytesWritten - _throttlePeriodBytes;
-        MigrationParameters parameters = Parameters;
-        if (dirtyBytes > sentBytes * parameters.ThrottleTriggerThreshold / 100.0 && ++_throttleTriggers >= 2)
-        {
-            _throttleTriggers = 0;
-            int current = _vm.CpuThrottlePercentage;
-            int next = current == 0
-                ? (int)parameters.CpuThrottleInitial
-                : (int)Math.Min(parameters.MaxCpuThrottle, current + parameters.CpuThrottleIncrement);
             _vm.CpuThrottlePercentage = next;
             Timeline.AddEvent(new MigrationTimelineEvent(
                 now - _startTime, MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture)));
             LogThrottle(next);
         }
-
-        (_throttlePeriodStart, _throttlePeriodBytes) = (now, stream.BytesWritten);
     }
 
     private void CheckPasses()
@@ -658,19 +595,20 @@ public sealed partial class MigrationSession : IDisposable
         RamTransferStats snapshot = _ram.Snapshot();
         CheckAutoConverge(snapshot, _stream);
         long syncs = snapshot.DirtySyncCount;
-        long before = _passes;
-        while (_passes < syncs)
+        long before = _counters.Passes;
+        while (_counters.Passes < syncs)
         {
-            long pass = Interlocked.Increment(ref _passes);
+            long pass = _counters.AddPass();
             if (_capabilities.IsEnabled(MigrationCapabilities.Events))
             {
                 _vm.Events.Emit("MIGRATION_PASS", new() { ["pass"] = pass });
             }
         }
 
-        if (_passes > before)
+        long passes = _counters.Passes;
+        if (passes > before)
         {
-            _telemetry?.DirtySyncs(_passes - before);
+            _telemetry?.DirtySyncs(passes - before);
             if (_iterating)
             {
                 StartIteration(EndIteration(nextPassFollows: true));
@@ -759,7 +697,7 @@ public sealed partial class MigrationSession : IDisposable
         {
             root.SetTag(MigrationTelemetry.StatusTag, status.ToQapiName());
             root.SetTag("migration.total_time_ms", total);
-            root.SetTag("migration.passes", Volatile.Read(ref _passes));
+            root.SetTag("migration.passes", _counters.Passes);
             root.SetTag("migration.bytes_sent", _bytes.Snapshot().Total);
             if (status == MigrationStatus.Completed)
             {
@@ -807,7 +745,7 @@ public sealed partial class MigrationSession : IDisposable
     private void StartIteration(long? startMs = null)
     {
         _iterating = true;
-        _iterationPass = (int)Volatile.Read(ref _passes);
+        _iterationPass = (int)_counters.Passes;
         _iterationStartMs = startMs ?? NowMs() - _startTime;
         _iterationStartBytes = _bytes.Snapshot();
         if (_iteration is null && _telemetry is not null)
@@ -877,11 +815,11 @@ public sealed partial class MigrationSession : IDisposable
                 now,
                 Status,
                 state,
-                (int)Volatile.Read(ref _passes),
+                (int)_counters.Passes,
                 Volatile.Read(ref _pendingBytes),
-                Volatile.Read(ref _threshold),
+                _counters.Threshold,
                 ram?.DirtyPagesRate ?? 0,
-                Volatile.Read(ref _bandwidth),
+                _counters.BandwidthBytesPerSecond,
                 _bytes.Snapshot(),
                 normal,
                 zero,
