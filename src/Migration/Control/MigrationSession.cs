@@ -241,6 +241,7 @@ public sealed partial class MigrationSession : IDisposable
                     Ram: _ram?.Snapshot(),
                     Mbps: _counters.Mbps,
                     PagesPerSecond: _counters.PagesPerSecond,
+                    VfioTransferred: BytesTransferred(SectionKind.Vfio),
                     Passes: (int)_counters.Passes,
                     CpuThrottlePercentage: _vm.CpuThrottlePercentage);
             case MigrationStatus.Completed:
@@ -252,12 +253,33 @@ public sealed partial class MigrationSession : IDisposable
                     Ram: _ram?.Snapshot(),
                     Mbps: _counters.Mbps,
                     PagesPerSecond: _counters.PagesPerSecond,
+                    VfioTransferred: BytesTransferred(SectionKind.Vfio),
                     Passes: (int)_counters.Passes);
             case MigrationStatus.Failed:
                 return new MigrationInfo(status, ErrorDescription: _error?.Message);
             default:
                 return new MigrationInfo(status);
         }
+    }
+
+    /// <summary>
+    /// The device data bytes the handlers of <paramref name="kind"/> have sent in this migration
+    /// (their <see cref="ISaveVmHandlers.BytesTransferred"/>, which each resets at setup): the
+    /// devices' own data, not the section framing that <see cref="BytesSent"/> also counts. Null
+    /// when no handler of that kind is registered (QEMU's <c>vfio_mig_active</c>).
+    /// </summary>
+    private long? BytesTransferred(SectionKind kind)
+    {
+        long? sum = null;
+        foreach (SaveStateEntry entry in _registry.Entries)
+        {
+            if (entry.Kind == kind && entry.Handlers is { } handlers)
+            {
+                sum = (sum ?? 0) + handlers.BytesTransferred;
+            }
+        }
+
+        return sum;
     }
 
     private void Run(Func<CancellationToken, System.IO.Stream> connect)
