@@ -17,8 +17,10 @@ namespace MiniVmm.Migration.Control;
 /// downtime limit, then stop the VM (<c>finish-migrate</c>), complete, and leave the source in
 /// <c>postmigrate</c>. A failure or cancel restarts the source if it was running, with its
 /// memory intact. Status changes emit <c>MIGRATION</c> events when the <c>events</c>
-/// capability is on. The session records its course in <see cref="Timeline"/> and, with a
-/// <see cref="MigrationTelemetry"/>, feeds the same figures to its metrics and traces.
+/// capability is on. The rate figures live in a <see cref="MigrationCounters"/>, the
+/// auto-converge decision in an <see cref="AutoConvergePolicy"/>; an
+/// <see cref="OutgoingMigrationRecorder"/> records the course in <see cref="Timeline"/> and,
+/// with a <see cref="MigrationTelemetry"/>, feeds the same figures to its metrics and traces.
 /// </summary>
 public sealed partial class MigrationSession : IDisposable
 {
@@ -36,9 +38,8 @@ public sealed partial class MigrationSession : IDisposable
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _continue = new(0);
     private readonly long _startTime;
-    private readonly MigrationTelemetry? _telemetry;
     private readonly SectionByteCounts _bytes;
-    private readonly IDisposable _vmEvents;
+    private readonly OutgoingMigrationRecorder _recorder;
     private readonly MigrationCounters _counters;
     private readonly AutoConvergePolicy _autoConverge = new();
 
@@ -57,20 +58,6 @@ public sealed partial class MigrationSession : IDisposable
     private bool _vmWasLive;
     private RunState? _stateBeforeSwitchover;
     private int _disposed;
-
-    // Telemetry and timeline state, migration thread only unless noted.
-    private Activity? _root;
-    private Activity? _iteration;
-    private bool _iterating;
-    private int _iterationPass;
-    private long _iterationStartMs;
-    private SectionBytes _iterationStartBytes;
-    private long _iterationSpanStartMs;
-    private SectionBytes _iterationSpanStartBytes;
-    private bool _ramStarted;
-    private long _pagesNormal;
-    private long _pagesZero;
-    private long _pendingBytes;     // read by the gauges through the timeline only
 
     /// <summary>
     /// Creates the session (QEMU's <c>migrate_init</c>): status none → setup, start time taken.
@@ -95,18 +82,15 @@ public sealed partial class MigrationSession : IDisposable
         _ram = ram;
         _time = vm.Time;
         _logger = logger ?? NullLogger.Instance;
-        _telemetry = telemetry;
         _startTime = NowMs();
         _counters = new MigrationCounters(parameters.DowntimeLimit);
         _bytes = new SectionByteCounts(telemetry is null ? null : telemetry.SectionBytesSent);
-        Timeline = new MigrationTimeline(DateTimeOffset.FromUnixTimeMilliseconds(_startTime));
-        Timeline.NoteRunState(0, vm.State);
-        _vmEvents = vm.Events.Subscribe(OnVmEvent);
+        _recorder = new OutgoingMigrationRecorder(this, vm, ram, telemetry, _bytes, _counters, _startTime);
         SetStatus(MigrationStatus.None, MigrationStatus.Setup);
     }
 
     /// <summary>The migration's course over time: samples per rate window, passes and events. Any thread.</summary>
-    public MigrationTimeline Timeline { get; }
+    public MigrationTimeline Timeline => _recorder.Timeline;
 
     /// <summary>Stream bytes written so far by section kind (<see cref="SectionBytes.Total"/> is the stream). Any thread.</summary>
     public SectionBytes BytesSent => _bytes.Snapshot();
@@ -287,13 +271,10 @@ public sealed partial class MigrationSession : IDisposable
         SaveStateWriter? writer = null;
         MigrationStreamWriter? stream = null;
         long threadStart = NowMs();
-        _telemetry?.Track(this);
-        _root = _telemetry?.StartActivity("migration.outgoing");
-        _root?.SetTag("migration.downtime_limit_ms", Parameters.DowntimeLimit);
-        _root?.SetTag("migration.max_bandwidth", Parameters.MaxBandwidth);
+        _recorder.Start();
         try
         {
-            Phase("setup", "migration.setup", () =>
+            _recorder.Phase("setup", "migration.setup", () =>
             {
                 _transport = connect(_cancel.Token);
                 if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream tls)
@@ -312,13 +293,13 @@ public sealed partial class MigrationSession : IDisposable
                 writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger, _bytes);
                 _counters.StartWindow(NowMs(), bytesWritten: 0);
                 RunSetupPhase(writer);
-                _ramStarted = true;
+                _recorder.RamStarted();
                 CheckPasses();
                 Volatile.Write(ref _setupTime, NowMs() - threadStart);
             });
-            Sample(force: true);
+            _recorder.Sample(force: true);
             SetStatus(MigrationStatus.Setup, MigrationStatus.Active);
-            StartIteration();
+            _recorder.StartIteration();
             RunIterations(writer!, stream!);
         }
         catch (Exception error)
@@ -327,7 +308,7 @@ public sealed partial class MigrationSession : IDisposable
         }
         finally
         {
-            EndIteration();
+            _recorder.EndIteration();
             FinishAndCleanUp(writer);
         }
     }
@@ -409,11 +390,11 @@ public sealed partial class MigrationSession : IDisposable
         if (pending < (ulong)threshold || threshold == 0 && pending == 0)
         {
             pending = writer.PendingExact().Total;
-            Volatile.Write(ref _pendingBytes, (long)Math.Min(pending, long.MaxValue)); // the pass this sync ends records it
+            _recorder.PendingBytes = (long)Math.Min(pending, long.MaxValue); // the pass this sync ends records it
             CheckPasses();
         }
 
-        Volatile.Write(ref _pendingBytes, (long)Math.Min(pending, long.MaxValue));
+        _recorder.PendingBytes = (long)Math.Min(pending, long.MaxValue);
 
         // Iterating can no longer shrink what is pending (every entry sent all it had and the
         // rest, like a device's stop-copy size, only moves at switchover): complete, whatever the
@@ -454,33 +435,33 @@ public sealed partial class MigrationSession : IDisposable
     /// </summary>
     private void Complete(SaveStateWriter writer, MigrationStreamWriter stream)
     {
-        EndIteration();
-        Sample(force: true);
-        Phase("switchover", "migration.switchover", () =>
+        _recorder.EndIteration();
+        _recorder.Sample(force: true);
+        _recorder.Phase("switchover", "migration.switchover", () =>
         {
             using (_vm.Bql.Acquire())
             {
-                Phase("stop", "migration.switchover.stop", () =>
+                _recorder.Phase("stop", "migration.switchover.stop", () =>
                 {
                     _downtimeStart = NowMs();
                     _vmWasLive = _vm.IsLive;
                     _stateBeforeSwitchover = _vm.State;
                     _globalState?.Store(_vm.State);
                     VmStateChangeResult stopped = _vm.StopForceState(RunState.FinishMigrate);
-                    Timeline.NoteRunState(NowMs() - _startTime, _vm.State);
+                    _recorder.NoteRunState();
                     stopped.ThrowIfFailed();
                 });
 
                 if (_capabilities.IsEnabled(MigrationCapabilities.PauseBeforeSwitchover))
                 {
-                    Phase("pause", "migration.switchover.pause", PauseBeforeSwitchover);
+                    _recorder.Phase("pause", "migration.switchover.pause", PauseBeforeSwitchover);
                 }
 
                 stream.RateLimitBytes = 0;
-                Phase("device_state", "migration.switchover.device_state", writer.CompletePrecopy);
+                _recorder.Phase("device_state", "migration.switchover.device_state", writer.CompletePrecopy);
             }
 
-            Phase("complete", "migration.switchover.complete", () =>
+            _recorder.Phase("complete", "migration.switchover.complete", () =>
             {
                 CheckPasses();
                 if (stream.Error is { } error)
@@ -496,7 +477,7 @@ public sealed partial class MigrationSession : IDisposable
                 long end = NowMs();
                 Volatile.Write(ref _downtime, end - _downtimeStart);
                 FinishTotals(stream, end);
-                Volatile.Write(ref _pendingBytes, 0);
+                _recorder.PendingBytes = 0;
                 MigrationStatus from = Status;
                 if (from is MigrationStatus.Active or MigrationStatus.Device)
                 {
@@ -506,7 +487,7 @@ public sealed partial class MigrationSession : IDisposable
 
             if (Status == MigrationStatus.Completed)
             {
-                _telemetry?.Downtime(_downtime);
+                _recorder.Downtime(_downtime);
             }
         });
     }
@@ -586,7 +567,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         stream.StartNewRateWindow();
-        Sample();
+        _recorder.Sample();
     }
 
     /// <summary>Auto-converge: asks <see cref="AutoConvergePolicy"/> at a dirty sync and applies a new vCPU throttle.</summary>
@@ -601,8 +582,7 @@ public sealed partial class MigrationSession : IDisposable
         if (_autoConverge.OnSync(now, ram.DirtyPagesRate, stream.BytesWritten, _vm.CpuThrottlePercentage, Parameters) is { } next)
         {
             _vm.CpuThrottlePercentage = next;
-            Timeline.AddEvent(new MigrationTimelineEvent(
-                now - _startTime, MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            _recorder.AddEvent(MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture));
             LogThrottle(next);
         }
     }
@@ -630,11 +610,7 @@ public sealed partial class MigrationSession : IDisposable
         long passes = _counters.Passes;
         if (passes > before)
         {
-            _telemetry?.DirtySyncs(passes - before);
-            if (_iterating)
-            {
-                StartIteration(EndIteration(nextPassFollows: true));
-            }
+            _recorder.PassesCounted(passes - before);
         }
     }
 
@@ -672,14 +648,14 @@ public sealed partial class MigrationSession : IDisposable
 
     private void FinishAndCleanUp(SaveStateWriter? writer)
     {
-        Activity? cleanup = StartPhase("cleanup", "migration.cleanup");
+        Activity? cleanup = _recorder.StartPhase("cleanup", "migration.cleanup");
         try
         {
             using (_vm.Bql.Acquire())
             {
                 _vm.CpuThrottlePercentage = 0;
                 RestoreRunState();
-                Timeline.NoteRunState(NowMs() - _startTime, _vm.State);
+                _recorder.NoteRunState();
                 writer?.Cleanup();
             }
         }
@@ -702,165 +678,10 @@ public sealed partial class MigrationSession : IDisposable
             }
 
             cleanup?.Stop();
-            Sample(force: true);
-            FinishTelemetry();
-            _vmEvents.Dispose();
+            _recorder.Sample(force: true);
+            _recorder.Finish(Volatile.Read(ref _totalTime), _downtime);
             _finished.TrySetResult();
         }
-    }
-
-    /// <summary>Ends the migration's span with its status and counts its outcome. Migration thread, once.</summary>
-    private void FinishTelemetry()
-    {
-        MigrationStatus status = Status;
-        long total = Volatile.Read(ref _totalTime);
-        _telemetry?.OutgoingFinished(status, total);
-        if (_root is { } root)
-        {
-            root.SetTag(MigrationTelemetry.StatusTag, status.ToQapiName());
-            root.SetTag("migration.total_time_ms", total);
-            root.SetTag("migration.passes", _counters.Passes);
-            root.SetTag("migration.bytes_sent", _bytes.Snapshot().Total);
-            if (status == MigrationStatus.Completed)
-            {
-                root.SetTag("migration.downtime_ms", _downtime);
-                root.SetStatus(ActivityStatusCode.Ok);
-            }
-            else if (status == MigrationStatus.Failed)
-            {
-                MigrationTelemetry.SetError(root, _error ?? new InvalidOperationException("the migration failed"));
-            }
-
-            root.Stop();
-            _root = null;
-        }
-
-        _telemetry?.Untrack(this);
-    }
-
-    /// <summary>Runs one phase of the migration thread in a span of its own, noted in the timeline; a failure marks the span.</summary>
-    private void Phase(string phase, string spanName, Action body)
-    {
-        using Activity? activity = StartPhase(phase, spanName);
-        try
-        {
-            body();
-        }
-        catch (Exception error)
-        {
-            MigrationTelemetry.SetError(activity, error);
-            throw;
-        }
-    }
-
-    private Activity? StartPhase(string phase, string spanName)
-    {
-        Timeline.AddEvent(new MigrationTimelineEvent(NowMs() - _startTime, MigrationTimelineEventKind.Phase, phase));
-        return _telemetry?.StartActivity(spanName);
-    }
-
-    /// <summary>
-    /// Starts the record of the pass the dirty-sync count says is being sent, and an iteration
-    /// span unless one is open (a span covers passes that came faster than a rate window).
-    /// </summary>
-    /// <param name="startMs">When it starts (the previous pass's end), in ms since the start; now when null.</param>
-    private void StartIteration(long? startMs = null)
-    {
-        _iterating = true;
-        _iterationPass = (int)_counters.Passes;
-        _iterationStartMs = startMs ?? NowMs() - _startTime;
-        _iterationStartBytes = _bytes.Snapshot();
-        if (_iteration is null && _telemetry is not null)
-        {
-            _iteration = _telemetry.StartActivity("migration.iteration");
-            _iteration?.SetTag("migration.pass", _iterationPass);
-            _iterationSpanStartMs = _iterationStartMs;
-            _iterationSpanStartBytes = _iterationStartBytes;
-        }
-    }
-
-    /// <summary>
-    /// Ends the current pass: its record in the timeline and, unless <paramref name="nextPassFollows"/>
-    /// and the span is younger than a rate window, its span (failed if the migration is). Passes
-    /// can follow each other every few milliseconds near convergence (each exact pending sync is
-    /// one): one span per pass would flood a trace, so a span lasts at least a window and carries
-    /// the first and last pass it covers.
-    /// </summary>
-    /// <returns>When it ended, in ms since the start.</returns>
-    private long EndIteration(bool nextPassFollows = false)
-    {
-        long end = NowMs() - _startTime;
-        if (!_iterating)
-        {
-            return end;
-        }
-
-        _iterating = false;
-        SectionBytes now = _bytes.Snapshot();
-        long pending = Volatile.Read(ref _pendingBytes);
-        long dirtyRate = _ram?.Snapshot().DirtyPagesRate ?? 0;
-        Timeline.AddPass(new MigrationPassRecord(_iterationPass, _iterationStartMs, end, now - _iterationStartBytes, pending, dirtyRate));
-        if (_iteration is { } iteration && (!nextPassFollows || end - _iterationSpanStartMs >= WindowMilliseconds))
-        {
-            iteration.SetTag("migration.pass.last", _iterationPass);
-            iteration.SetTag("migration.bytes_sent", (now - _iterationSpanStartBytes).Total);
-            iteration.SetTag("migration.pending", pending);
-            iteration.SetTag("migration.dirty_rate", dirtyRate);
-            if (Status == MigrationStatus.Failed && _error is { } error)
-            {
-                MigrationTelemetry.SetError(iteration, error);
-            }
-
-            iteration.Stop();
-            _iteration = null;
-        }
-
-        return end;
-    }
-
-    /// <summary>
-    /// Takes a sample of the migration into the timeline and feeds the page counters with what
-    /// was sent since the last sample. Migration thread.
-    /// </summary>
-    private void Sample(bool force = false)
-    {
-        long now = NowMs() - _startTime;
-        RamTransferStats? ram = _ramStarted ? _ram?.Snapshot() : null;
-        long normal = ram?.Normal ?? 0;
-        long zero = ram?.Duplicate ?? 0;
-        _telemetry?.PagesSent(normal - _pagesNormal, zero - _pagesZero);
-        (_pagesNormal, _pagesZero) = (normal, zero);
-        RunState state = _vm.State;
-        Timeline.NoteRunState(now, state);
-        Timeline.AddSample(
-            new MigrationTimelineSample(
-                now,
-                Status,
-                state,
-                (int)_counters.Passes,
-                Volatile.Read(ref _pendingBytes),
-                _counters.Threshold,
-                ram?.DirtyPagesRate ?? 0,
-                _counters.BandwidthBytesPerSecond,
-                _bytes.Snapshot(),
-                normal,
-                zero,
-                _vm.CpuThrottlePercentage),
-            force);
-    }
-
-    /// <summary>Keeps the VM's events (not the migration's own) and the run state they reveal in the timeline. Emitting thread.</summary>
-    private void OnVmEvent(VmEvent vmEvent)
-    {
-        if (vmEvent.Name is "MIGRATION" or "MIGRATION_PASS")
-        {
-            return;
-        }
-
-        long at = vmEvent.Timestamp.ToUnixTimeMilliseconds() - _startTime;
-        Timeline.AddEvent(new MigrationTimelineEvent(
-            at, MigrationTimelineEventKind.VmEvent, vmEvent.Name, vmEvent.Data?.ToJsonString()));
-        Timeline.NoteRunState(at, _vm.State);
     }
 
     /// <summary>QEMU's <c>migration_iteration_finish</c>: where the source VM goes after the loop.</summary>
@@ -945,9 +766,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         LogStatus(from.ToQapiName(), to.ToQapiName());
-        Timeline.AddEvent(new MigrationTimelineEvent(
-            NowMs() - _startTime, MigrationTimelineEventKind.Status, to.ToQapiName(),
-            to == MigrationStatus.Failed ? _error?.Message : null));
+        _recorder.AddEvent(MigrationTimelineEventKind.Status, to.ToQapiName(), to == MigrationStatus.Failed ? _error?.Message : null);
         if (_capabilities.IsEnabled(MigrationCapabilities.Events))
         {
             _vm.Events.Emit("MIGRATION", new() { ["status"] = to.ToQapiName() });
@@ -968,7 +787,7 @@ public sealed partial class MigrationSession : IDisposable
 
         Cancel();
         _thread?.Join();
-        _vmEvents.Dispose();
+        _recorder.Dispose();
         _cancel.Dispose();
         _continue.Dispose();
     }
