@@ -8,7 +8,7 @@ namespace MiniVmm.Migration.Control;
 /// and expected downtime; and the number of dirty-sync passes. Updated by the migration thread;
 /// the values are read by any thread (<c>query-migrate</c> snapshots, timeline samples).
 /// </summary>
-internal sealed class MigrationCounters
+public sealed class MigrationCounters
 {
     /// <summary>The length of a rate window, in milliseconds (QEMU's <c>BUFFER_DELAY</c>).</summary>
     public const int WindowMilliseconds = 100;
