@@ -85,7 +85,6 @@ public static class MachineServiceCollectionExtensions
         {
             TlsCredentials = provider.GetRequiredService<TlsObjectTable>().Find,
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
-            VfioTransferred = () => provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Sum(d => d.Handler.BytesTransferred),
         });
         services.AddSingleton(provider => new MiniVmm.Vfio.Migration.VfioMigrationBlockers(
             provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Select(d => d.Handler),

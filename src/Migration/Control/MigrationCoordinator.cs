@@ -84,9 +84,6 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     /// <summary>Completes when an incoming migration starts (from <c>-incoming</c> or <c>migrate-incoming</c>).</summary>
     public Task<IncomingMigration> IncomingStarted => _incomingStarted.Task;
 
-    /// <summary>Device data bytes VFIO handlers have sent (<c>query-migrate</c>'s <c>vfio</c> member), when there are VFIO devices.</summary>
-    public Func<long>? VfioTransferred { get; set; }
-
     /// <summary>Resolves <c>fd:NAME</c> URIs (set by the host's <c>getfd</c> support).</summary>
     public Func<string, System.IO.Stream>? PassedDescriptors { get; set; }
 
@@ -369,8 +366,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     {
         if (_outgoing is { } outgoing)
         {
-            MigrationInfo info = outgoing.Snapshot();
-            return VfioTransferred is { } vfio && info.Ram is not null ? info with { VfioTransferred = vfio() } : info;
+            return outgoing.Snapshot();
         }
 
         return _incoming?.Snapshot() ?? MigrationInfo.NotStarted;

@@ -17,12 +17,14 @@ namespace MiniVmm.Migration.Control;
 /// downtime limit, then stop the VM (<c>finish-migrate</c>), complete, and leave the source in
 /// <c>postmigrate</c>. A failure or cancel restarts the source if it was running, with its
 /// memory intact. Status changes emit <c>MIGRATION</c> events when the <c>events</c>
-/// capability is on. The session records its course in <see cref="Timeline"/> and, with a
-/// <see cref="MigrationTelemetry"/>, feeds the same figures to its metrics and traces.
+/// capability is on. The rate figures live in a <see cref="MigrationCounters"/>, the
+/// auto-converge decision in an <see cref="AutoConvergePolicy"/>; an
+/// <see cref="OutgoingMigrationRecorder"/> records the course in <see cref="Timeline"/> and,
+/// with a <see cref="MigrationTelemetry"/>, feeds the same figures to its metrics and traces.
 /// </summary>
 public sealed partial class MigrationSession : IDisposable
 {
-    private const int WindowMilliseconds = 100;
+    private const int WindowMilliseconds = MigrationCounters.WindowMilliseconds;
 
     private readonly SaveStateRegistry _registry;
     private readonly VirtualMachine _vm;
@@ -36,9 +38,10 @@ public sealed partial class MigrationSession : IDisposable
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SemaphoreSlim _continue = new(0);
     private readonly long _startTime;
-    private readonly MigrationTelemetry? _telemetry;
     private readonly SectionByteCounts _bytes;
-    private readonly IDisposable _vmEvents;
+    private readonly OutgoingMigrationRecorder _recorder;
+    private readonly MigrationCounters _counters;
+    private readonly AutoConvergePolicy _autoConverge = new();
 
     private MigrationParameters _parameters;
     private int _status = (int)MigrationStatus.None;
@@ -52,31 +55,9 @@ public sealed partial class MigrationSession : IDisposable
     private long _downtimeStart;
     private long _downtime = -1;
     private long _totalTime = -1;
-    private long _expectedDowntime;
-    private long _threshold;
-    private long _iterationStart;
-    private long _iterationInitialBytes;
-    private double _mbps;
-    private long _pagesPerSecond;
-    private long _passes;
     private bool _vmWasLive;
     private RunState? _stateBeforeSwitchover;
     private int _disposed;
-
-    // Telemetry and timeline state, migration thread only unless noted.
-    private Activity? _root;
-    private Activity? _iteration;
-    private bool _iterating;
-    private int _iterationPass;
-    private long _iterationStartMs;
-    private SectionBytes _iterationStartBytes;
-    private long _iterationSpanStartMs;
-    private SectionBytes _iterationSpanStartBytes;
-    private bool _ramStarted;
-    private long _pagesNormal;
-    private long _pagesZero;
-    private long _pendingBytes;     // read by the gauges through the timeline only
-    private double _bandwidth;
 
     /// <summary>
     /// Creates the session (QEMU's <c>migrate_init</c>): status none → setup, start time taken.
@@ -101,18 +82,15 @@ public sealed partial class MigrationSession : IDisposable
         _ram = ram;
         _time = vm.Time;
         _logger = logger ?? NullLogger.Instance;
-        _telemetry = telemetry;
         _startTime = NowMs();
-        _expectedDowntime = parameters.DowntimeLimit;
+        _counters = new MigrationCounters(parameters.DowntimeLimit);
         _bytes = new SectionByteCounts(telemetry is null ? null : telemetry.SectionBytesSent);
-        Timeline = new MigrationTimeline(DateTimeOffset.FromUnixTimeMilliseconds(_startTime));
-        Timeline.NoteRunState(0, vm.State);
-        _vmEvents = vm.Events.Subscribe(OnVmEvent);
+        _recorder = new OutgoingMigrationRecorder(this, vm, ram, telemetry, _bytes, _counters, _startTime);
         SetStatus(MigrationStatus.None, MigrationStatus.Setup);
     }
 
     /// <summary>The migration's course over time: samples per rate window, passes and events. Any thread.</summary>
-    public MigrationTimeline Timeline { get; }
+    public MigrationTimeline Timeline => _recorder.Timeline;
 
     /// <summary>Stream bytes written so far by section kind (<see cref="SectionBytes.Total"/> is the stream). Any thread.</summary>
     public SectionBytes BytesSent => _bytes.Snapshot();
@@ -242,12 +220,13 @@ public sealed partial class MigrationSession : IDisposable
                 return new MigrationInfo(
                     status,
                     TotalTime: now - _startTime,
-                    ExpectedDowntime: Volatile.Read(ref _expectedDowntime),
+                    ExpectedDowntime: _counters.ExpectedDowntime,
                     SetupTime: Math.Max(0, Volatile.Read(ref _setupTime)),
                     Ram: _ram?.Snapshot(),
-                    Mbps: Volatile.Read(ref _mbps),
-                    PagesPerSecond: Volatile.Read(ref _pagesPerSecond),
-                    Passes: (int)Volatile.Read(ref _passes),
+                    Mbps: _counters.Mbps,
+                    PagesPerSecond: _counters.PagesPerSecond,
+                    VfioTransferred: BytesTransferred(SectionKind.Vfio),
+                    Passes: (int)_counters.Passes,
                     CpuThrottlePercentage: _vm.CpuThrottlePercentage);
             case MigrationStatus.Completed:
                 return new MigrationInfo(
@@ -256,9 +235,10 @@ public sealed partial class MigrationSession : IDisposable
                     Downtime: _downtime,
                     SetupTime: Math.Max(0, _setupTime),
                     Ram: _ram?.Snapshot(),
-                    Mbps: _mbps,
-                    PagesPerSecond: _pagesPerSecond,
-                    Passes: (int)_passes);
+                    Mbps: _counters.Mbps,
+                    PagesPerSecond: _counters.PagesPerSecond,
+                    VfioTransferred: BytesTransferred(SectionKind.Vfio),
+                    Passes: (int)_counters.Passes);
             case MigrationStatus.Failed:
                 return new MigrationInfo(status, ErrorDescription: _error?.Message);
             default:
@@ -266,18 +246,35 @@ public sealed partial class MigrationSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// The device data bytes the handlers of <paramref name="kind"/> have sent in this migration
+    /// (their <see cref="ISaveVmHandlers.BytesTransferred"/>, which each resets at setup): the
+    /// devices' own data, not the section framing that <see cref="BytesSent"/> also counts. Null
+    /// when no handler of that kind is registered (QEMU's <c>vfio_mig_active</c>).
+    /// </summary>
+    private long? BytesTransferred(SectionKind kind)
+    {
+        long? sum = null;
+        foreach (SaveStateEntry entry in _registry.Entries)
+        {
+            if (entry.Kind == kind && entry.Handlers is { } handlers)
+            {
+                sum = (sum ?? 0) + handlers.BytesTransferred;
+            }
+        }
+
+        return sum;
+    }
+
     private void Run(Func<CancellationToken, System.IO.Stream> connect)
     {
         SaveStateWriter? writer = null;
         MigrationStreamWriter? stream = null;
         long threadStart = NowMs();
-        _telemetry?.Track(this);
-        _root = _telemetry?.StartActivity("migration.outgoing");
-        _root?.SetTag("migration.downtime_limit_ms", Parameters.DowntimeLimit);
-        _root?.SetTag("migration.max_bandwidth", Parameters.MaxBandwidth);
+        _recorder.Start();
         try
         {
-            Phase("setup", "migration.setup", () =>
+            _recorder.Phase("setup", "migration.setup", () =>
             {
                 _transport = connect(_cancel.Token);
                 if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream tls)
@@ -294,16 +291,15 @@ public sealed partial class MigrationSession : IDisposable
                 }
 
                 writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger, _bytes);
-                _iterationStart = NowMs();
-                _iterationInitialBytes = 0;
+                _counters.StartWindow(NowMs(), bytesWritten: 0);
                 RunSetupPhase(writer);
-                _ramStarted = true;
+                _recorder.RamStarted();
                 CheckPasses();
                 Volatile.Write(ref _setupTime, NowMs() - threadStart);
             });
-            Sample(force: true);
+            _recorder.Sample(force: true);
             SetStatus(MigrationStatus.Setup, MigrationStatus.Active);
-            StartIteration();
+            _recorder.StartIteration();
             RunIterations(writer!, stream!);
         }
         catch (Exception error)
@@ -312,7 +308,7 @@ public sealed partial class MigrationSession : IDisposable
         }
         finally
         {
-            EndIteration();
+            _recorder.EndIteration();
             FinishAndCleanUp(writer);
         }
     }
@@ -389,16 +385,16 @@ public sealed partial class MigrationSession : IDisposable
     /// <summary>One round of <c>migration_iteration_run</c>; true when the loop should end.</summary>
     private bool IterateOnce(SaveStateWriter writer, MigrationStreamWriter stream)
     {
-        long threshold = Volatile.Read(ref _threshold);
+        long threshold = _counters.Threshold;
         ulong pending = writer.PendingEstimate().Total;
         if (pending < (ulong)threshold || threshold == 0 && pending == 0)
         {
             pending = writer.PendingExact().Total;
-            Volatile.Write(ref _pendingBytes, (long)Math.Min(pending, long.MaxValue)); // the pass this sync ends records it
+            _recorder.PendingBytes = (long)Math.Min(pending, long.MaxValue); // the pass this sync ends records it
             CheckPasses();
         }
 
-        Volatile.Write(ref _pendingBytes, (long)Math.Min(pending, long.MaxValue));
+        _recorder.PendingBytes = (long)Math.Min(pending, long.MaxValue);
 
         // Iterating can no longer shrink what is pending (every entry sent all it had and the
         // rest, like a device's stop-copy size, only moves at switchover): complete, whatever the
@@ -439,33 +435,33 @@ public sealed partial class MigrationSession : IDisposable
     /// </summary>
     private void Complete(SaveStateWriter writer, MigrationStreamWriter stream)
     {
-        EndIteration();
-        Sample(force: true);
-        Phase("switchover", "migration.switchover", () =>
+        _recorder.EndIteration();
+        _recorder.Sample(force: true);
+        _recorder.Phase("switchover", "migration.switchover", () =>
         {
             using (_vm.Bql.Acquire())
             {
-                Phase("stop", "migration.switchover.stop", () =>
+                _recorder.Phase("stop", "migration.switchover.stop", () =>
                 {
                     _downtimeStart = NowMs();
                     _vmWasLive = _vm.IsLive;
                     _stateBeforeSwitchover = _vm.State;
                     _globalState?.Store(_vm.State);
                     VmStateChangeResult stopped = _vm.StopForceState(RunState.FinishMigrate);
-                    Timeline.NoteRunState(NowMs() - _startTime, _vm.State);
+                    _recorder.NoteRunState();
                     stopped.ThrowIfFailed();
                 });
 
                 if (_capabilities.IsEnabled(MigrationCapabilities.PauseBeforeSwitchover))
                 {
-                    Phase("pause", "migration.switchover.pause", PauseBeforeSwitchover);
+                    _recorder.Phase("pause", "migration.switchover.pause", PauseBeforeSwitchover);
                 }
 
                 stream.RateLimitBytes = 0;
-                Phase("device_state", "migration.switchover.device_state", writer.CompletePrecopy);
+                _recorder.Phase("device_state", "migration.switchover.device_state", writer.CompletePrecopy);
             }
 
-            Phase("complete", "migration.switchover.complete", () =>
+            _recorder.Phase("complete", "migration.switchover.complete", () =>
             {
                 CheckPasses();
                 if (stream.Error is { } error)
@@ -481,7 +477,7 @@ public sealed partial class MigrationSession : IDisposable
                 long end = NowMs();
                 Volatile.Write(ref _downtime, end - _downtimeStart);
                 FinishTotals(stream, end);
-                Volatile.Write(ref _pendingBytes, 0);
+                _recorder.PendingBytes = 0;
                 MigrationStatus from = Status;
                 if (from is MigrationStatus.Active or MigrationStatus.Device)
                 {
@@ -491,7 +487,7 @@ public sealed partial class MigrationSession : IDisposable
 
             if (Status == MigrationStatus.Completed)
             {
-                _telemetry?.Downtime(_downtime);
+                _recorder.Downtime(_downtime);
             }
         });
     }
@@ -518,11 +514,7 @@ public sealed partial class MigrationSession : IDisposable
     {
         long total = end - _startTime;
         Volatile.Write(ref _totalTime, total);
-        long busy = total - Math.Max(0, _setupTime);
-        if (busy > 0)
-        {
-            Volatile.Write(ref _mbps, stream.BytesWritten * 8.0 / busy / 1000.0);
-        }
+        _counters.Finish(total - Math.Max(0, _setupTime), stream.BytesWritten);
     }
 
     /// <summary>QEMU's <c>migration_detect_error</c>: true when the loop must end.</summary>
@@ -559,56 +551,26 @@ public sealed partial class MigrationSession : IDisposable
             return;
         }
 
-        long wait = _iterationStart + WindowMilliseconds - now;
+        long wait = _counters.WindowEnd - now;
         if (wait > 0)
         {
             _cancel.Token.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(wait));
         }
     }
 
-    /// <summary>QEMU's <c>migration_update_counters</c>: bandwidth, threshold, mbps, expected downtime.</summary>
+    /// <summary>QEMU's <c>migration_update_counters</c>: at the end of a rate window, the counters and a timeline sample.</summary>
     private void UpdateCounters(MigrationStreamWriter stream, long now)
     {
-        if (now < _iterationStart + WindowMilliseconds)
+        if (!_counters.Update(now, stream.BytesWritten, _ram?.Snapshot(), Parameters.DowntimeLimit))
         {
             return;
         }
 
-        long bytes = stream.BytesWritten;
-        long transferred = bytes - _iterationInitialBytes;
-        long spent = now - _iterationStart;
-        double bandwidth = (double)transferred / spent; // bytes per ms
-        Volatile.Write(ref _threshold, (long)(bandwidth * Parameters.DowntimeLimit));
-        Volatile.Write(ref _bandwidth, bandwidth * 1000);
-        Volatile.Write(ref _mbps, transferred * 8.0 / (spent / 1000.0) / 1e6);
-        if (_ram?.Snapshot() is { } ram)
-        {
-            long pages = ram.Normal + ram.Duplicate;
-            Volatile.Write(ref _pagesPerSecond, (long)((pages - _pagesAtWindowStart) * 1000.0 / spent));
-            _pagesAtWindowStart = pages;
-            if (ram.DirtyPagesRate != 0 && transferred > 10000 && bandwidth > 0)
-            {
-                Volatile.Write(ref _expectedDowntime, (long)(ram.Remaining / bandwidth));
-            }
-        }
-
         stream.StartNewRateWindow();
-        _iterationStart = now;
-        _iterationInitialBytes = bytes;
-        Sample();
+        _recorder.Sample();
     }
 
-    private long _pagesAtWindowStart;
-    private long _throttlePeriodStart;
-    private long _throttlePeriodBytes;
-    private int _throttleTriggers;
-
-    /// <summary>
-    /// Auto-converge (QEMU's <c>mig_throttle_guest_down</c> trigger): at a sync that closes a
-    /// period of at least 1 s, if the guest dirtied more than throttle-trigger-threshold percent
-    /// of what was sent in that period, for the second time, the vCPU throttle starts at
-    /// cpu-throttle-initial or grows by cpu-throttle-increment, up to max-cpu-throttle.
-    /// </summary>
+    /// <summary>Auto-converge: asks <see cref="AutoConvergePolicy"/> at a dirty sync and applies a new vCPU throttle.</summary>
     private void CheckAutoConverge(RamTransferStats ram, MigrationStreamWriter? stream)
     {
         if (!_capabilities.IsEnabled(MigrationCapabilities.AutoConverge) || stream is null)
@@ -617,35 +579,12 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         long now = NowMs();
-        if (_throttlePeriodStart == 0)
+        if (_autoConverge.OnSync(now, ram.DirtyPagesRate, stream.BytesWritten, _vm.CpuThrottlePercentage, Parameters) is { } next)
         {
-            (_throttlePeriodStart, _throttlePeriodBytes) = (now, stream.BytesWritten);
-            return;
-        }
-
-        if (now - _throttlePeriodStart < 1000)
-        {
-            return;
-        }
-
-        double seconds = (now - _throttlePeriodStart) / 1000.0;
-        double dirtyBytes = ram.DirtyPagesRate * 4096.0 * seconds;
-        double sentBytes = stream.BytesWritten - _throttlePeriodBytes;
-        MigrationParameters parameters = Parameters;
-        if (dirtyBytes > sentBytes * parameters.ThrottleTriggerThreshold / 100.0 && ++_throttleTriggers >= 2)
-        {
-            _throttleTriggers = 0;
-            int current = _vm.CpuThrottlePercentage;
-            int next = current == 0
-                ? (int)parameters.CpuThrottleInitial
-                : (int)Math.Min(parameters.MaxCpuThrottle, current + parameters.CpuThrottleIncrement);
             _vm.CpuThrottlePercentage = next;
-            Timeline.AddEvent(new MigrationTimelineEvent(
-                now - _startTime, MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            _recorder.AddEvent(MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture));
             LogThrottle(next);
         }
-
-        (_throttlePeriodStart, _throttlePeriodBytes) = (now, stream.BytesWritten);
     }
 
     private void CheckPasses()
@@ -658,23 +597,20 @@ public sealed partial class MigrationSession : IDisposable
         RamTransferStats snapshot = _ram.Snapshot();
         CheckAutoConverge(snapshot, _stream);
         long syncs = snapshot.DirtySyncCount;
-        long before = _passes;
-        while (_passes < syncs)
+        long before = _counters.Passes;
+        while (_counters.Passes < syncs)
         {
-            long pass = Interlocked.Increment(ref _passes);
+            long pass = _counters.AddPass();
             if (_capabilities.IsEnabled(MigrationCapabilities.Events))
             {
                 _vm.Events.Emit("MIGRATION_PASS", new() { ["pass"] = pass });
             }
         }
 
-        if (_passes > before)
+        long passes = _counters.Passes;
+        if (passes > before)
         {
-            _telemetry?.DirtySyncs(_passes - before);
-            if (_iterating)
-            {
-                StartIteration(EndIteration(nextPassFollows: true));
-            }
+            _recorder.PassesCounted(passes - before);
         }
     }
 
@@ -712,14 +648,14 @@ public sealed partial class MigrationSession : IDisposable
 
     private void FinishAndCleanUp(SaveStateWriter? writer)
     {
-        Activity? cleanup = StartPhase("cleanup", "migration.cleanup");
+        Activity? cleanup = _recorder.StartPhase("cleanup", "migration.cleanup");
         try
         {
             using (_vm.Bql.Acquire())
             {
                 _vm.CpuThrottlePercentage = 0;
                 RestoreRunState();
-                Timeline.NoteRunState(NowMs() - _startTime, _vm.State);
+                _recorder.NoteRunState();
                 writer?.Cleanup();
             }
         }
@@ -742,165 +678,10 @@ public sealed partial class MigrationSession : IDisposable
             }
 
             cleanup?.Stop();
-            Sample(force: true);
-            FinishTelemetry();
-            _vmEvents.Dispose();
+            _recorder.Sample(force: true);
+            _recorder.Finish(Volatile.Read(ref _totalTime), _downtime);
             _finished.TrySetResult();
         }
-    }
-
-    /// <summary>Ends the migration's span with its status and counts its outcome. Migration thread, once.</summary>
-    private void FinishTelemetry()
-    {
-        MigrationStatus status = Status;
-        long total = Volatile.Read(ref _totalTime);
-        _telemetry?.OutgoingFinished(status, total);
-        if (_root is { } root)
-        {
-            root.SetTag(MigrationTelemetry.StatusTag, status.ToQapiName());
-            root.SetTag("migration.total_time_ms", total);
-            root.SetTag("migration.passes", Volatile.Read(ref _passes));
-            root.SetTag("migration.bytes_sent", _bytes.Snapshot().Total);
-            if (status == MigrationStatus.Completed)
-            {
-                root.SetTag("migration.downtime_ms", _downtime);
-                root.SetStatus(ActivityStatusCode.Ok);
-            }
-            else if (status == MigrationStatus.Failed)
-            {
-                MigrationTelemetry.SetError(root, _error ?? new InvalidOperationException("the migration failed"));
-            }
-
-            root.Stop();
-            _root = null;
-        }
-
-        _telemetry?.Untrack(this);
-    }
-
-    /// <summary>Runs one phase of the migration thread in a span of its own, noted in the timeline; a failure marks the span.</summary>
-    private void Phase(string phase, string spanName, Action body)
-    {
-        using Activity? activity = StartPhase(phase, spanName);
-        try
-        {
-            body();
-        }
-        catch (Exception error)
-        {
-            MigrationTelemetry.SetError(activity, error);
-            throw;
-        }
-    }
-
-    private Activity? StartPhase(string phase, string spanName)
-    {
-        Timeline.AddEvent(new MigrationTimelineEvent(NowMs() - _startTime, MigrationTimelineEventKind.Phase, phase));
-        return _telemetry?.StartActivity(spanName);
-    }
-
-    /// <summary>
-    /// Starts the record of the pass the dirty-sync count says is being sent, and an iteration
-    /// span unless one is open (a span covers passes that came faster than a rate window).
-    /// </summary>
-    /// <param name="startMs">When it starts (the previous pass's end), in ms since the start; now when null.</param>
-    private void StartIteration(long? startMs = null)
-    {
-        _iterating = true;
-        _iterationPass = (int)Volatile.Read(ref _passes);
-        _iterationStartMs = startMs ?? NowMs() - _startTime;
-        _iterationStartBytes = _bytes.Snapshot();
-        if (_iteration is null && _telemetry is not null)
-        {
-            _iteration = _telemetry.StartActivity("migration.iteration");
-            _iteration?.SetTag("migration.pass", _iterationPass);
-            _iterationSpanStartMs = _iterationStartMs;
-            _iterationSpanStartBytes = _iterationStartBytes;
-        }
-    }
-
-    /// <summary>
-    /// Ends the current pass: its record in the timeline and, unless <paramref name="nextPassFollows"/>
-    /// and the span is younger than a rate window, its span (failed if the migration is). Passes
-    /// can follow each other every few milliseconds near convergence (each exact pending sync is
-    /// one): one span per pass would flood a trace, so a span lasts at least a window and carries
-    /// the first and last pass it covers.
-    /// </summary>
-    /// <returns>When it ended, in ms since the start.</returns>
-    private long EndIteration(bool nextPassFollows = false)
-    {
-        long end = NowMs() - _startTime;
-        if (!_iterating)
-        {
-            return end;
-        }
-
-        _iterating = false;
-        SectionBytes now = _bytes.Snapshot();
-        long pending = Volatile.Read(ref _pendingBytes);
-        long dirtyRate = _ram?.Snapshot().DirtyPagesRate ?? 0;
-        Timeline.AddPass(new MigrationPassRecord(_iterationPass, _iterationStartMs, end, now - _iterationStartBytes, pending, dirtyRate));
-        if (_iteration is { } iteration && (!nextPassFollows || end - _iterationSpanStartMs >= WindowMilliseconds))
-        {
-            iteration.SetTag("migration.pass.last", _iterationPass);
-            iteration.SetTag("migration.bytes_sent", (now - _iterationSpanStartBytes).Total);
-            iteration.SetTag("migration.pending", pending);
-            iteration.SetTag("migration.dirty_rate", dirtyRate);
-            if (Status == MigrationStatus.Failed && _error is { } error)
-            {
-                MigrationTelemetry.SetError(iteration, error);
-            }
-
-            iteration.Stop();
-            _iteration = null;
-        }
-
-        return end;
-    }
-
-    /// <summary>
-    /// Takes a sample of the migration into the timeline and feeds the page counters with what
-    /// was sent since the last sample. Migration thread.
-    /// </summary>
-    private void Sample(bool force = false)
-    {
-        long now = NowMs() - _startTime;
-        RamTransferStats? ram = _ramStarted ? _ram?.Snapshot() : null;
-        long normal = ram?.Normal ?? 0;
-        long zero = ram?.Duplicate ?? 0;
-        _telemetry?.PagesSent(normal - _pagesNormal, zero - _pagesZero);
-        (_pagesNormal, _pagesZero) = (normal, zero);
-        RunState state = _vm.State;
-        Timeline.NoteRunState(now, state);
-        Timeline.AddSample(
-            new MigrationTimelineSample(
-                now,
-                Status,
-                state,
-                (int)Volatile.Read(ref _passes),
-                Volatile.Read(ref _pendingBytes),
-                Volatile.Read(ref _threshold),
-                ram?.DirtyPagesRate ?? 0,
-                Volatile.Read(ref _bandwidth),
-                _bytes.Snapshot(),
-                normal,
-                zero,
-                _vm.CpuThrottlePercentage),
-            force);
-    }
-
-    /// <summary>Keeps the VM's events (not the migration's own) and the run state they reveal in the timeline. Emitting thread.</summary>
-    private void OnVmEvent(VmEvent vmEvent)
-    {
-        if (vmEvent.Name is "MIGRATION" or "MIGRATION_PASS")
-        {
-            return;
-        }
-
-        long at = vmEvent.Timestamp.ToUnixTimeMilliseconds() - _startTime;
-        Timeline.AddEvent(new MigrationTimelineEvent(
-            at, MigrationTimelineEventKind.VmEvent, vmEvent.Name, vmEvent.Data?.ToJsonString()));
-        Timeline.NoteRunState(at, _vm.State);
     }
 
     /// <summary>QEMU's <c>migration_iteration_finish</c>: where the source VM goes after the loop.</summary>
@@ -985,9 +766,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         LogStatus(from.ToQapiName(), to.ToQapiName());
-        Timeline.AddEvent(new MigrationTimelineEvent(
-            NowMs() - _startTime, MigrationTimelineEventKind.Status, to.ToQapiName(),
-            to == MigrationStatus.Failed ? _error?.Message : null));
+        _recorder.AddEvent(MigrationTimelineEventKind.Status, to.ToQapiName(), to == MigrationStatus.Failed ? _error?.Message : null);
         if (_capabilities.IsEnabled(MigrationCapabilities.Events))
         {
             _vm.Events.Emit("MIGRATION", new() { ["status"] = to.ToQapiName() });
@@ -1008,7 +787,7 @@ public sealed partial class MigrationSession : IDisposable
 
         Cancel();
         _thread?.Join();
-        _vmEvents.Dispose();
+        _recorder.Dispose();
         _cancel.Dispose();
         _continue.Dispose();
     }

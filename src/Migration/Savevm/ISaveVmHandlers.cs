@@ -33,6 +33,14 @@ public interface ISaveVmHandlers
     /// </summary>
     SectionKind Kind => SectionKind.Other;
 
+    /// <summary>
+    /// Device data bytes this handler has put in the stream during the current migration: the
+    /// device's own data only, without the section framing or the handler's markers and sizes
+    /// (QEMU's VFIO <c>bytes_transferred</c>, which <c>query-migrate</c> sums over the
+    /// <see cref="SectionKind.Vfio"/> handlers); 0 unless a handler counts it. Any thread.
+    /// </summary>
+    long BytesTransferred => 0;
+
     // ---- Source, QMP thread, big lock held ----
 
     /// <summary>

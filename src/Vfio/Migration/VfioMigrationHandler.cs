@@ -94,7 +94,10 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     /// <summary>The state QEMU believes the device is in (it never asks the device).</summary>
     public VfioDeviceState CachedState => _state;
 
-    /// <summary>Device data bytes put in the stream by this handler (<c>query-migrate</c>'s vfio transferred).</summary>
+    /// <summary>
+    /// Device data bytes put in the stream by this handler in the current migration: the DATA
+    /// payloads read from the device, reset at setup (<c>query-migrate</c>'s vfio transferred).
+    /// </summary>
     public long BytesTransferred => Interlocked.Read(ref _bytesTransferred);
 
     /// <inheritdoc />

@@ -22,6 +22,8 @@ public sealed class VfioSectionBytesTests
             Assert.That(bytes.Total, Is.EqualTo(stream.Length), "the kinds add up to the stream");
             Assert.That(bytes.Vfio, Is.InRange(source.Handler.BytesTransferred, source.Handler.BytesTransferred + 4096),
                 "the device's data (query-migrate's vfio transferred) plus its framing and config");
+            Assert.That(session.Snapshot().VfioTransferred, Is.EqualTo(source.Handler.BytesTransferred),
+                "query-migrate's vfio transferred is the device data, without the framing");
             Assert.That(bytes.Other, Is.GreaterThan(0), "the ballast and the stream's framing");
             Assert.That((bytes.Ram, bytes.Harness), Is.EqualTo((0L, 0L)));
         });

@@ -1,0 +1,110 @@
+namespace MiniVmm.Migration.Control;
+
+/// <summary>
+/// The outgoing migration's rate counters (QEMU's <c>migration_update_counters</c> and the
+/// pass count of <c>migration_bitmap_sync</c>): per rate window of
+/// <see cref="WindowMilliseconds"/>, the measured bandwidth, the threshold of pending bytes
+/// under which the source may switch over (bandwidth × downtime limit), mbps, pages per second
+/// and expected downtime; and the number of dirty-sync passes. Updated by the migration thread;
+/// the values are read by any thread (<c>query-migrate</c> snapshots, timeline samples).
+/// </summary>
+public sealed class MigrationCounters
+{
+    /// <summary>The length of a rate window, in milliseconds (QEMU's <c>BUFFER_DELAY</c>).</summary>
+    public const int WindowMilliseconds = 100;
+
+    private long _windowStart;
+    private long _windowStartBytes;
+    private long _windowStartPages;
+    private long _threshold;
+    private double _bandwidth;
+    private double _mbps;
+    private long _pagesPerSecond;
+    private long _expectedDowntime;
+    private long _passes;
+
+    /// <summary>Creates the counters; the expected downtime starts at <paramref name="downtimeLimit"/>.</summary>
+    public MigrationCounters(long downtimeLimit) => _expectedDowntime = downtimeLimit;
+
+    /// <summary>Pending bytes under which the source may switch over; 0 until a window was measured.</summary>
+    public long Threshold => Volatile.Read(ref _threshold);
+
+    /// <summary>The last window's bandwidth, in bytes per second.</summary>
+    public double BandwidthBytesPerSecond => Volatile.Read(ref _bandwidth);
+
+    /// <summary>The last window's throughput in megabits per second; over the whole migration once it completed.</summary>
+    public double Mbps => Volatile.Read(ref _mbps);
+
+    /// <summary>RAM pages (normal and zero) sent per second in the last window.</summary>
+    public long PagesPerSecond => Volatile.Read(ref _pagesPerSecond);
+
+    /// <summary>The downtime the remaining RAM would take at the last window's bandwidth, in milliseconds.</summary>
+    public long ExpectedDowntime => Volatile.Read(ref _expectedDowntime);
+
+    /// <summary>Dirty-sync passes counted so far.</summary>
+    public long Passes => Volatile.Read(ref _passes);
+
+    /// <summary>When the current rate window ends, in milliseconds.</summary>
+    public long WindowEnd => Volatile.Read(ref _windowStart) + WindowMilliseconds;
+
+    /// <summary>Starts the first rate window at <paramref name="nowMs"/> with <paramref name="bytesWritten"/> stream bytes already written.</summary>
+    public void StartWindow(long nowMs, long bytesWritten)
+    {
+        Volatile.Write(ref _windowStart, nowMs);
+        _windowStartBytes = bytesWritten;
+    }
+
+    /// <summary>
+    /// Closes the rate window if it has lasted <see cref="WindowMilliseconds"/>: computes its
+    /// figures and starts the next one at <paramref name="nowMs"/>.
+    /// </summary>
+    /// <param name="nowMs">The time, in milliseconds.</param>
+    /// <param name="bytesWritten">Stream bytes written so far.</param>
+    /// <param name="ram">The RAM transfer statistics, when there is RAM to migrate.</param>
+    /// <param name="downtimeLimit">The downtime limit in force, in milliseconds.</param>
+    /// <returns>Whether a window closed (the caller then starts the stream's next rate window).</returns>
+    public bool Update(long nowMs, long bytesWritten, RamTransferStats? ram, long downtimeLimit)
+    {
+        long start = Volatile.Read(ref _windowStart);
+        if (nowMs < start + WindowMilliseconds)
+        {
+            return false;
+        }
+
+        long transferred = bytesWritten - _windowStartBytes;
+        long spent = nowMs - start;
+        double bandwidth = (double)transferred / spent; // bytes per ms
+        Volatile.Write(ref _threshold, (long)(bandwidth * downtimeLimit));
+        Volatile.Write(ref _bandwidth, bandwidth * 1000);
+        Volatile.Write(ref _mbps, transferred * 8.0 / (spent / 1000.0) / 1e6);
+        if (ram is { } stats)
+        {
+            long pages = stats.Normal + stats.Duplicate;
+            Volatile.Write(ref _pagesPerSecond, (long)((pages - _windowStartPages) * 1000.0 / spent));
+            _windowStartPages = pages;
+            if (stats.DirtyPagesRate != 0 && transferred > 10000 && bandwidth > 0)
+            {
+                Volatile.Write(ref _expectedDowntime, (long)(stats.Remaining / bandwidth));
+            }
+        }
+
+        Volatile.Write(ref _windowStart, nowMs);
+        _windowStartBytes = bytesWritten;
+        return true;
+    }
+
+    /// <summary>Counts one more dirty-sync pass; returns its number.</summary>
+    public long AddPass() => Interlocked.Increment(ref _passes);
+
+    /// <summary>
+    /// At completion: mbps becomes the whole migration's, <paramref name="bytesWritten"/> over
+    /// the <paramref name="busyMs"/> after setup (unchanged when that is not positive).
+    /// </summary>
+    public void Finish(long busyMs, long bytesWritten)
+    {
+        if (busyMs > 0)
+        {
+            Volatile.Write(ref _mbps, bytesWritten * 8.0 / busyMs / 1000.0);
+        }
+    }
+}
