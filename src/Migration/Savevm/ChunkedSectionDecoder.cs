@@ -68,15 +68,15 @@ public sealed class ChunkedSectionDecoder : IStreamSectionDecoder
             chunks++;
             if (indices.Count < 64)
             {
-                indices.Add(index);
+                indices.Add((long)index);
             }
         }
 
         return new JsonObject
         {
             ["format"] = "chunked",
-            ["chunk_count"] = count,
-            ["chunk_size"] = size,
+            ["chunk_count"] = (long)count,
+            ["chunk_size"] = (long)size,
             ["chunks"] = chunks,
             ["data_bytes"] = chunks * size,
             ["first_indices"] = indices,
