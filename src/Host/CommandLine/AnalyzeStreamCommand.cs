@@ -19,7 +19,8 @@ public sealed class AnalyzeStreamCommand : Command
 
     /// <summary>The readers of the device sections MiniVmm itself writes: VFIO and the guest harness state.</summary>
     private static readonly IReadOnlyList<IStreamSectionDecoder> Decoders =
-        [new MiniVmm.Vfio.Migration.VfioSectionDecoder(), new MiniVmm.GuestHarness.HarnessStateDecoder()];
+        [new MiniVmm.Vfio.Migration.VfioSectionDecoder(), new MiniVmm.GuestHarness.HarnessStateDecoder(),
+         new MiniVmm.Migration.Savevm.ChunkedSectionDecoder(MiniVmm.Devices.Samples.LiveScratchDevice.SectionName)];
 
     /// <summary>Declares the command.</summary>
     public AnalyzeStreamCommand()

@@ -67,6 +67,7 @@ public static class MachineServiceCollectionExtensions
         services.AddDeviceModel<SampleDevice>("x-sample", "a sample VMState device with registers, arrays, a struct and a subsection");
         services.AddDeviceModel<VfioEmuDevice>("vfio-emu", "an emulated VFIO device (a DMA engine) migrated by QEMU's VFIO handler");
         services.AddDeviceModel<CounterDevice>("x-counter", "the device-author example of docs/adding-a-device.md: a count that migrates");
+        services.AddDeviceModel<LiveScratchDevice>(LiveScratchDevice.SectionName, "a scratch memory a background writer dirties while the VM runs, migrated live in chunks");
         services.AddSingleton<ISwitchoverAck>(provider => new CoordinatorSwitchoverAck(provider));
         services.AddSingleton(provider => new DeviceSet(
             provider.GetRequiredService<DeviceModelCatalog>().Check(options.Devices), provider));
