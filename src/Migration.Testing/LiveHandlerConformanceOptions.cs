@@ -27,6 +27,10 @@ public sealed record LiveHandlerConformanceOptions
     /// <summary>Iteration rounds before the source is taken as never finishing.</summary>
     public int MaxRounds { get; init; } = 100_000;
 
-    /// <summary>Truncated prefixes tried per section body (the shortest ones and some spread over the rest).</summary>
-    public int TruncationsPerSection { get; init; } = 512;
+    /// <summary>
+    /// Truncated prefixes tried per section body: by default every one (every byte). A large
+    /// body (RAM, device data) may be limited to the shortest prefixes and some spread over the
+    /// rest, since each prefix is a whole load into a fresh destination.
+    /// </summary>
+    public int TruncationsPerSection { get; init; } = int.MaxValue;
 }
