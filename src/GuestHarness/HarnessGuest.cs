@@ -434,13 +434,16 @@ public sealed partial class HarnessGuest : ISaveStateDevice, IDisposable
         }
 
         LogDisconnected(message);
-        _failMigration(new GuestHarnessException(message));
         using (_vm.Bql.Acquire())
         {
+            // Under the big lock a migration cannot switch over, so the VM stops first and the
+            // migration fails next: whoever sees the migration failed sees the VM stopped too.
             if (_vm.IsLive || _vm.State == RunState.FinishMigrate)
             {
                 _vm.StopForceState(RunState.InternalError);
             }
+
+            _failMigration(new GuestHarnessException(message));
 
             _vm.Events.Emit("GUEST_HARNESS_DISCONNECTED", new JsonObject
             {
