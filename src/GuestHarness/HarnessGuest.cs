@@ -370,23 +370,10 @@ public sealed partial class HarnessGuest : ISaveStateDevice, IDisposable
     private void SendMemory(HarnessConnection connection)
     {
         IReadOnlyList<RamBlock> blocks = _memory.Blocks;
-        int[] ramFds = [.. blocks.Select(b => b.MemoryFd.Number)];
-        ExpectOk(connection, HarnessRequest.SetMemTable, HarnessPayloads.MemTable(MemoryTable), ramFds);
-
-        HarnessDirtyLog[] logs = [.. blocks.Select(b => new HarnessDirtyLog((ulong)b.DirtyBitmap.MappedBytes, 0))];
-        int[] logFds = [.. blocks.Select(b => b.DirtyBitmap.Fd.Number)];
-        ExpectOk(connection, HarnessRequest.SetDirtyLog, HarnessPayloads.DirtyLogs(logs), logFds);
-    }
-
-    private void ExpectOk(HarnessConnection connection, HarnessRequest request, byte[] payload, int[] descriptors)
-    {
-        HarnessReply reply = connection.Channel.Request(request, payload, descriptors, _options.PauseTimeout);
-        long status = HarnessPayloads.ReadStatus(reply.Payload, $"{connection.Name}: reply to {request}");
-        if (status != 0)
-        {
-            throw new GuestHarnessException(
-                $"{connection.Name} refused {request}: {HarnessConnection.DescribeStatus(status)}") { Status = status };
-        }
+        connection.SetMemTable(MemoryTable, [.. blocks.Select(b => b.MemoryFd.Number)]);
+        connection.SetDirtyLog(
+            [.. blocks.Select(b => new HarnessDirtyLog((ulong)b.DirtyBitmap.MappedBytes, 0))],
+            [.. blocks.Select(b => b.DirtyBitmap.Fd.Number)]);
     }
 
     /// <summary>On the channel's reader thread: hands the disconnection to a thread that may take the big lock.</summary>

@@ -26,13 +26,8 @@ public sealed class LiveScratchDevice : ChunkedLiveState, ISaveStateDevice, IDev
     private static readonly TimeSpan BatchPause = TimeSpan.FromMilliseconds(4);
 
     private readonly byte[] _memory;
-    private readonly object _gate = new();
-    private readonly Thread? _thread;
-    private readonly IDisposable? _registration;
+    private readonly VmBoundWorker? _writer;
     private readonly Random _writerRandom;
-    private bool _run;
-    private bool _parked;
-    private bool _disposed;
     private long _writes;
 
     /// <summary>Builds the device; with a <paramref name="vm"/> its writer runs while the VM runs.</summary>
@@ -55,13 +50,7 @@ public sealed class LiveScratchDevice : ChunkedLiveState, ISaveStateDevice, IDev
         _writerRandom = new Random(hash ^ 0x5a5a5a5a);
         if (vm is not null)
         {
-            _thread = new Thread(Run) { Name = $"{id} scratch writer", IsBackground = true };
-            _thread.Start();
-            _registration = vm.StateChangeHandlers.Register(OnRunStateChange, priority: 0, name: $"{id} scratch writer");
-            if (vm.IsRunning)
-            {
-                OnRunStateChange(true, vm.State);
-            }
+            _writer = new VmBoundWorker(vm, $"{id} scratch writer", WriteBatch);
         }
     }
 
@@ -117,71 +106,21 @@ public sealed class LiveScratchDevice : ChunkedLiveState, ISaveStateDevice, IDev
         return (int)(sizeKib / 4);
     }
 
-    /// <summary>The VM change-state handler: big lock held; a stop returns once the writer is parked.</summary>
-    private void OnRunStateChange(bool running, RunState state)
+    /// <summary>A few writes to random chunks, then a short pause; on the writer thread while the VM runs.</summary>
+    private void WriteBatch()
     {
-        lock (_gate)
+        // Parked while the VM is stopped, so nothing changes during completion or a load.
+        for (int i = 0; i < WritesPerBatch; i++)
         {
-            _run = running;
-            Monitor.PulseAll(_gate);
-            while (!running && !_parked && !_disposed)
-            {
-                Monitor.Wait(_gate);
-            }
+            int chunk = _writerRandom.Next(ChunkCount);
+            int offset = chunk * ScratchChunkSize + _writerRandom.Next(ScratchChunkSize / 8) * 8;
+            BitConverter.TryWriteBytes(_memory.AsSpan(offset, 8), Interlocked.Increment(ref _writes));
+            MarkDirty(chunk);
         }
-    }
 
-    private void Run()
-    {
-        while (true)
-        {
-            lock (_gate)
-            {
-                while (!_run && !_disposed)
-                {
-                    _parked = true;
-                    Monitor.PulseAll(_gate);
-                    Monitor.Wait(_gate);
-                }
-
-                if (_disposed)
-                {
-                    _parked = true;
-                    Monitor.PulseAll(_gate);
-                    return;
-                }
-
-                _parked = false;
-            }
-
-            // Parked while the VM is stopped, so nothing changes during completion or a load.
-            for (int i = 0; i < WritesPerBatch; i++)
-            {
-                int chunk = _writerRandom.Next(ChunkCount);
-                int offset = chunk * ScratchChunkSize + _writerRandom.Next(ScratchChunkSize / 8) * 8;
-                BitConverter.TryWriteBytes(_memory.AsSpan(offset, 8), Interlocked.Increment(ref _writes));
-                MarkDirty(chunk);
-            }
-
-            Thread.Sleep(BatchPause);
-        }
+        Thread.Sleep(BatchPause);
     }
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            Monitor.PulseAll(_gate);
-        }
-
-        _thread?.Join();
-        _registration?.Dispose();
-    }
+    public void Dispose() => _writer?.Dispose();
 }

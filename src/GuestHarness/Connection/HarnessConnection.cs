@@ -40,6 +40,14 @@ public sealed class HarnessConnection : IDisposable
     /// <summary>The channel underneath (for its <see cref="HarnessChannel.Closed"/> event).</summary>
     public HarnessChannel Channel => _channel;
 
+    /// <summary>SET_MEM_TABLE: the regions, with one RAM memfd per region attached.</summary>
+    public void SetMemTable(IReadOnlyList<HarnessMemoryRegion> regions, ReadOnlySpan<int> memfds) =>
+        ExpectOk(HarnessRequest.SetMemTable, HarnessPayloads.MemTable(regions), memfds);
+
+    /// <summary>SET_DIRTY_LOG: one log per region, with its memfd attached.</summary>
+    public void SetDirtyLog(IReadOnlyList<HarnessDirtyLog> logs, ReadOnlySpan<int> memfds) =>
+        ExpectOk(HarnessRequest.SetDirtyLog, HarnessPayloads.DirtyLogs(logs), memfds);
+
     /// <summary>PAUSE: returns once the harness writes nothing more and every write is marked.</summary>
     public void Pause() => ExpectOk(HarnessRequest.Pause, []);
 
@@ -97,9 +105,9 @@ public sealed class HarnessConnection : IDisposable
     /// <summary>Closes the connection; the harness sees the end of the stream.</summary>
     public void Dispose() => _channel.Dispose();
 
-    private void ExpectOk(HarnessRequest request, ReadOnlySpan<byte> payload)
+    private void ExpectOk(HarnessRequest request, ReadOnlySpan<byte> payload, ReadOnlySpan<int> descriptors = default)
     {
-        HarnessReply reply = _channel.Request(request, payload, [], _timeout);
+        HarnessReply reply = _channel.Request(request, payload, descriptors, _timeout);
         long status;
         try
         {

@@ -6,7 +6,7 @@ namespace MiniVmm.Host.Demo;
 /// Finds the reference harness's <c>dirty-guest</c> binary for <c>minivmm demo --guest harness</c>:
 /// the given path, or <c>harness/target/release/dirty-guest</c> in the checkout this program was
 /// built in, built first with <c>cargo build --offline --release</c> when it is missing or older
-/// than the crate's sources.
+/// than the crate's sources. The tests find the harness and its examples here too.
 /// </summary>
 public static class HarnessBinary
 {
@@ -19,7 +19,7 @@ public static class HarnessBinary
             return File.Exists(given) ? Path.GetFullPath(given) : throw new IOException($"--harness-binary {given}: no such file");
         }
 
-        string crate = FindCrate() ?? throw new IOException(
+        string crate = CrateDirectory ?? throw new IOException(
             "no harness/Cargo.toml above this program: build the reference harness and pass --harness-binary PATH");
         string binary = Path.Combine(crate, "target", "release", "dirty-guest");
         if (!File.Exists(binary) || IsStale(crate, binary))
@@ -28,6 +28,18 @@ public static class HarnessBinary
         }
 
         return File.Exists(binary) ? binary : throw new IOException($"cargo built no {binary}");
+    }
+
+    /// <summary>The checkout's <c>harness/</c> crate above this program, or null outside a checkout.</summary>
+    public static string? CrateDirectory => FindCrate();
+
+    /// <summary>The path of the crate's built example <paramref name="name"/>; builds the crate (binaries and examples) first when needed.</summary>
+    /// <exception cref="IOException">Outside a checkout, or cargo built no such example.</exception>
+    public static string Example(string name)
+    {
+        _ = Locate(null);
+        string binary = Path.Combine(CrateDirectory!, "target", "release", "examples", name);
+        return File.Exists(binary) ? binary : throw new IOException($"cargo built no example '{name}' ({binary})");
     }
 
     private static string? FindCrate()
@@ -48,6 +60,7 @@ public static class HarnessBinary
     {
         DateTime built = File.GetLastWriteTimeUtc(binary);
         return Directory.EnumerateFiles(Path.Combine(crate, "src"), "*.rs", SearchOption.AllDirectories)
+            .Concat(Directory.EnumerateFiles(Path.Combine(crate, "examples"), "*.rs"))
             .Append(Path.Combine(crate, "Cargo.toml"))
             .Any(source => File.GetLastWriteTimeUtc(source) > built);
     }
@@ -58,7 +71,7 @@ public static class HarnessBinary
         {
             UseShellExecute = false,
             RedirectStandardError = true,
-            ArgumentList = { "build", "--offline", "--release", "--quiet", "--manifest-path", Path.Combine(crate, "Cargo.toml") },
+            ArgumentList = { "build", "--offline", "--release", "--quiet", "--bins", "--examples", "--manifest-path", Path.Combine(crate, "Cargo.toml") },
         };
         try
         {

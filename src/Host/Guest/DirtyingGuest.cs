@@ -33,12 +33,10 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
     private readonly RamBlock _block;
     private readonly VirtualMachine _vm;
     private readonly long _pagesPerSecond;
-    private readonly object _gate = new();
-    private readonly Thread _thread;
-    private readonly IDisposable _registration;
-    private bool _run;
-    private bool _parked;
-    private bool _disposed;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Stopwatch _slice = Stopwatch.StartNew();
+    private readonly VmBoundWorker _vcpu;
+    private long _pacedPages;
     private long _pagesWritten;
     private ulong _nextPage = StartAddress >> RamBlock.PageShift;
 
@@ -49,13 +47,7 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
             ?? throw new ArgumentException($"-guest dirty needs more than {StartAddress >> 20} MiB of RAM at address 0");
         _pagesPerSecond = pagesPerSecond;
         _vm = vm;
-        _registration = vm.StateChangeHandlers.Register(OnRunStateChange, priority: 0, name: "dirtying guest vCPU");
-        _thread = new Thread(Run) { Name = "vcpu0 (dirty guest)", IsBackground = true };
-        _thread.Start();
-        if (vm.IsRunning)
-        {
-            OnRunStateChange(true, vm.State);
-        }
+        _vcpu = new VmBoundWorker(vm, "vcpu0 (dirty guest)", WriteBatch, RestartPacing);
     }
 
     /// <summary>The VMState description of the guest's position (for conformance checks).</summary>
@@ -67,89 +59,53 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
     /// <summary>How many page writes the guest has done.</summary>
     public long PagesWritten => Interlocked.Read(ref _pagesWritten);
 
-    /// <summary>
-    /// The VM change-state handler: runs with the big lock held on the thread that starts or
-    /// stops the VM; a stop returns only once the guest thread is parked.
-    /// </summary>
-    private void OnRunStateChange(bool running, RunState state)
+    /// <summary>After a stop the pace starts again from now: the time parked owes no pages.</summary>
+    private void RestartPacing()
     {
-        lock (_gate)
-        {
-            _run = running;
-            Monitor.PulseAll(_gate);
-            while (!running && !_parked && !_disposed)
-            {
-                Monitor.Wait(_gate);
-            }
-        }
+        _clock.Restart();
+        _pacedPages = 0;
     }
 
-    private void Run()
+    /// <summary>One batch of page writes, then the throttle and the pacing; on the vCPU thread while the VM runs.</summary>
+    private void WriteBatch()
     {
         long firstPage = StartAddress >> RamBlock.PageShift;
         long endPage = _block.PageCount;
-        var clock = Stopwatch.StartNew();
-        var slice = Stopwatch.StartNew();
-        long pacedPages = 0;
-        while (true)
+
+        // Parked while the VM is stopped, so a save or load of _nextPage never races this.
+        long page = (long)_nextPage;
+        for (int i = 0; i < PagesPerBatch; i++)
         {
-            lock (_gate)
+            Span<byte> first = _block.GetSpan(page << RamBlock.PageShift, 1);
+            first[0]++;
+            _block.DirtyBitmap.Mark(page);
+            if (++page == endPage)
             {
-                while (!_run && !_disposed)
-                {
-                    _parked = true;
-                    Monitor.PulseAll(_gate);
-                    Monitor.Wait(_gate);
-                    clock.Restart();
-                    pacedPages = 0;
-                }
-
-                if (_disposed)
-                {
-                    _parked = true;
-                    Monitor.PulseAll(_gate);
-                    return;
-                }
-
-                _parked = false;
+                page = firstPage;
             }
+        }
 
-            // Parked while the VM is stopped, so a save or load of _nextPage never races this loop.
-            long page = (long)_nextPage;
-            for (int i = 0; i < PagesPerBatch; i++)
+        _nextPage = (ulong)page;
+
+        Interlocked.Add(ref _pagesWritten, PagesPerBatch);
+        int throttle = _vm.CpuThrottlePercentage;
+        if (throttle > 0 && _slice.Elapsed.TotalMilliseconds >= ThrottleSliceMs * (100 - throttle) / 100)
+        {
+            // Auto-converge: of every 10 ms slice the vCPU sleeps the throttled share, as QEMU's
+            // throttle timer makes every vCPU do.
+            Thread.Sleep(TimeSpan.FromMilliseconds(ThrottleSliceMs * throttle / 100));
+            _slice.Restart();
+            RestartPacing();
+        }
+
+        _pacedPages += PagesPerBatch;
+        if (_pagesPerSecond > 0)
+        {
+            double due = _pacedPages * 1000.0 / _pagesPerSecond;
+            double ahead = due - _clock.Elapsed.TotalMilliseconds;
+            if (ahead >= 1)
             {
-                Span<byte> first = _block.GetSpan(page << RamBlock.PageShift, 1);
-                first[0]++;
-                _block.DirtyBitmap.Mark(page);
-                if (++page == endPage)
-                {
-                    page = firstPage;
-                }
-            }
-
-            _nextPage = (ulong)page;
-
-            Interlocked.Add(ref _pagesWritten, PagesPerBatch);
-            int throttle = _vm.CpuThrottlePercentage;
-            if (throttle > 0 && slice.Elapsed.TotalMilliseconds >= ThrottleSliceMs * (100 - throttle) / 100)
-            {
-                // Auto-converge: of every 10 ms slice the vCPU sleeps the throttled share, as QEMU's
-                // throttle timer makes every vCPU do.
-                Thread.Sleep(TimeSpan.FromMilliseconds(ThrottleSliceMs * throttle / 100));
-                slice.Restart();
-                pacedPages = 0;
-                clock.Restart();
-            }
-
-            pacedPages += PagesPerBatch;
-            if (_pagesPerSecond > 0)
-            {
-                double due = pacedPages * 1000.0 / _pagesPerSecond;
-                double ahead = due - clock.Elapsed.TotalMilliseconds;
-                if (ahead >= 1)
-                {
-                    Thread.Sleep(TimeSpan.FromMilliseconds(ahead));
-                }
+                Thread.Sleep(TimeSpan.FromMilliseconds(ahead));
             }
         }
     }
@@ -165,20 +121,5 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
     }
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-        lock (_gate)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            Monitor.PulseAll(_gate);
-        }
-
-        _thread.Join();
-        _registration.Dispose();
-    }
+    public void Dispose() => _vcpu.Dispose();
 }

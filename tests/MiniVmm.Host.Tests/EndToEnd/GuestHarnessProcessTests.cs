@@ -288,6 +288,21 @@ public sealed class GuestHarnessProcessTests : VmFixture
         await WaitForPagesAsync(vm, 100);
     }
 
+    [TestCase(new[] { "-m", "64M", "-guest", "harness,socket=/nonexistent-dir/h.sock" },
+        "minivmm: -guest harness: cannot listen on /nonexistent-dir/h.sock: ")]
+    [TestCase(new[] { "-guest", "harness,socket=/tmp/unused-harness.sock" }, "minivmm: -guest harness needs RAM (use -m)")]
+    [TestCase(new[] { "-m", "64M", "-guest", "harness,socket=/tmp/x.sock,pause-timeout=0" },
+        "minivmm: -guest harness,socket=/tmp/x.sock,pause-timeout=0: pause-timeout must be a positive number of milliseconds")]
+    public async Task A_harness_that_cannot_be_set_up_is_one_line_on_stderr_and_exit_1(string[] arguments, string start)
+    {
+        await using MiniVmmProcess vm = MiniVmmProcess.Start(["run", "-M", "none", "-S", .. arguments]);
+
+        Assert.That(await vm.WaitForExitAsync(), Is.EqualTo(1));
+        string[] lines = vm.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(1), vm.Stderr);
+        Assert.That(lines[0], Does.StartWith(start));
+    }
+
     private async Task<(Vm Vm, HarnessProcess Harness)> StartWithHarnessAsync(
         string name, string[] extra, string[] harnessArguments, int pauseTimeout = 0)
     {
