@@ -172,17 +172,20 @@ public sealed class FileDescriptorHandle : SafeHandle
     public long SeekHole(long offset) => SeekExtent(offset, LibC.SEEK_HOLE, "SEEK_HOLE");
 
     /// <summary>The file size in bytes, from fstat(2).</summary>
-    public unsafe long Size
+    public long Size => Status().Size;
+
+    /// <summary>The file's preferred I/O size (st_blksize): for a hugetlb memfd, its huge page size.</summary>
+    public long BlockSize => Status().BlockSize;
+
+    private unsafe FileStatus Status()
     {
-        get
+        FileStatus status;
+        if (LibC.fstat(this, &status) < 0)
         {
-            FileStatus status;
-            if (LibC.fstat(this, &status) < 0)
-            {
-                throw NativeCallException.FromLastError("fstat", $"fd {Number}");
-            }
-            return status.Size;
+            throw NativeCallException.FromLastError("fstat", $"fd {Number}");
         }
+
+        return status;
     }
 
     /// <summary>Issues ioctl(2) with an integer argument; returns its non-negative result.</summary>

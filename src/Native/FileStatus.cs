@@ -11,4 +11,7 @@ internal struct FileStatus
 
     /// <summary>st_size: size in bytes.</summary>
     [FieldOffset(48)] public long Size;
+
+    /// <summary>st_blksize: the preferred I/O size; on hugetlbfs, the huge page size.</summary>
+    [FieldOffset(56)] public long BlockSize;
 }

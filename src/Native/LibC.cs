@@ -47,6 +47,14 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, SetLastError = true)]
     internal static partial int shutdown(FileDescriptorHandle fd, int how);
 
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int gettid();
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int setpriority(int which, int who, int priority);
+
+    internal const int PRIO_PROCESS = 0;
+
     internal const int SHUT_RDWR = 2;
 
     [LibraryImport(Library, SetLastError = true)]
@@ -91,4 +99,18 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial nint sendmsg(int socket, SocketMessageHeader* message, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
+    internal static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMs);
+
+    internal const short POLLOUT = 0x4;
+}
+
+/// <summary>The Linux <c>struct pollfd</c> (8 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct PollDescriptor
+{
+    public int Descriptor;
+    public short Events;
+    public short ReturnedEvents;
 }

@@ -26,6 +26,9 @@ public sealed class NativeCallException : IOException
     /// <summary>The symbolic errno name, e.g. "ENOMEM".</summary>
     public string ErrnoName => Native.Errno.NameOf(Errno);
 
+    /// <summary>What the errno means, as strerror(3) says it, e.g. "Cannot allocate memory".</summary>
+    public string Reason => Marshal.GetPInvokeErrorMessage(Errno);
+
     /// <summary>Builds the exception from the errno saved by the last <c>SetLastError</c> P/Invoke.</summary>
     internal static NativeCallException FromLastError(string call, string? arguments = null)
         => new(call, Marshal.GetLastPInvokeError(), arguments);

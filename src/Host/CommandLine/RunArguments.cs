@@ -15,6 +15,9 @@ public sealed record RunArguments
     /// <summary>Whether <c>-S</c> was given.</summary>
     public bool StartPaused { get; init; }
 
+    /// <summary>Whether <c>-mem-prealloc</c> was given.</summary>
+    public bool MemPrealloc { get; init; }
+
     /// <summary>Whether <c>-nodefaults</c> was given.</summary>
     public bool NoDefaults { get; init; }
 

@@ -13,9 +13,10 @@ namespace MiniVmm.Host.CommandLine;
 /// </summary>
 public sealed class RunCommand : Command
 {
-    private readonly Option<string[]> _machine = Repeatable("-machine", "TYPE[,PROP=VALUE...]", "select the machine (only 'none')", "-M", "--machine");
+    private readonly Option<string[]> _machine = Repeatable("-machine", "TYPE[,memory-backend=ID][,x-incoming-prefault=on|off]", "select the machine (only 'none'); memory-backend=ID takes guest RAM from -object memory-backend-memfd,id=ID; x-incoming-prefault=off stops -incoming from allocating RAM in the background while it waits", "-M", "--machine");
     private readonly Option<string[]> _memory = Repeatable("-m", "[size=]SIZE", "guest RAM size: a bare number is MiB; suffixes K, M, G, T");
     private readonly Option<bool> _startPaused = new("-S") { Description = "do not start the VM: stay in prelaunch until 'cont'" };
+    private readonly Option<bool> _memPrealloc = new("-mem-prealloc", "--mem-prealloc") { Description = "allocate all guest RAM at start-up (before QMP answers), as QEMU does" };
     private readonly Option<bool> _noDefaults = new("-nodefaults", "--nodefaults") { Description = "create no default devices" };
     private readonly Option<string[]> _display = Repeatable("-display", "TYPE", "display type (only 'none')", "--display");
     private readonly Option<string[]> _name = Repeatable("-name", "[guest=]NAME", "the guest's name", "--name");
@@ -23,7 +24,7 @@ public sealed class RunCommand : Command
     private readonly Option<string[]> _qmp = Repeatable("-qmp", "unix:PATH,server=on,wait=off", "listen for QMP clients on a UNIX socket", "--qmp");
     private readonly Option<string[]> _incoming = Repeatable("-incoming", "URI|defer", "wait for an incoming migration (tcp:, unix:, exec:, fd:, file:), or 'defer' for migrate-incoming", "--incoming");
     private readonly Option<string[]> _guest = Repeatable("-guest", "dirty[,rate=N] | harness,socket=PATH[,pause-timeout=MS][,connect-timeout=MS]", "the guest: 'dirty' (built in) increments the first byte of every page from 1 MiB up; 'harness' runs the guest in a harness process that connects to PATH", "--guest");
-    private readonly Option<string[]> _object = Repeatable("-object", "tls-creds-x509,id=ID,dir=DIR[,endpoint=server|client][,verify-peer=on|off]", "create an object: TLS credentials for migration (ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem in DIR), used by the tls-creds migration parameter", "--object");
+    private readonly Option<string[]> _object = Repeatable("-object", "tls-creds-x509,id=ID,dir=DIR[,endpoint=server|client][,verify-peer=on|off] | memory-backend-memfd,id=ID,size=SIZE[,hugetlb=on][,prealloc=on]", "create an object: TLS credentials for migration (ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem in DIR), used by the tls-creds migration parameter; or a memfd memory backend, made guest RAM by -machine memory-backend=ID", "--object");
     private readonly Option<string[]> _device = Repeatable("-device", "DRIVER[,PROP=VALUE...]", "add a device (-device help lists the models, -device NAME,help their properties)", "--device");
 
     /// <summary>Declares the options.</summary>
@@ -33,6 +34,7 @@ public sealed class RunCommand : Command
         Options.Add(_machine);
         Options.Add(_memory);
         Options.Add(_startPaused);
+        Options.Add(_memPrealloc);
         Options.Add(_noDefaults);
         Options.Add(_display);
         Options.Add(_name);
@@ -51,6 +53,7 @@ public sealed class RunCommand : Command
         Machine = parseResult.GetValue(_machine) ?? [],
         Memory = parseResult.GetValue(_memory) ?? [],
         StartPaused = parseResult.GetValue(_startPaused),
+        MemPrealloc = parseResult.GetValue(_memPrealloc),
         NoDefaults = parseResult.GetValue(_noDefaults),
         Display = parseResult.GetValue(_display) ?? [],
         Name = parseResult.GetValue(_name) ?? [],
@@ -77,7 +80,7 @@ public sealed class RunCommand : Command
         VmOptions options;
         try
         {
-            options = VmOptionsParser.Parse(ReadArguments(parseResult));
+            options = VmOptionsParser.Validate(VmOptionsParser.Parse(ReadArguments(parseResult)));
         }
         catch (InvalidCommandLineException invalid)
         {
@@ -112,7 +115,8 @@ public sealed class RunCommand : Command
                 return await services.GetRequiredService<VmRunner>().RunAsync().ConfigureAwait(false);
             }
             catch (Exception failure) when (failure is QmpServerException or PidFileException or InvalidCommandLineException
-                or DeviceConfigurationException or MiniVmm.GuestHarness.GuestHarnessSetupException)
+                or DeviceConfigurationException or MiniVmm.GuestHarness.GuestHarnessSetupException
+                or MiniVmm.Migration.Ram.RamBackingException)
             {
                 await error.WriteLineAsync($"minivmm: {failure.Message}").ConfigureAwait(false);
                 return 1;

@@ -33,6 +33,23 @@ public sealed record VmOptions
     /// <summary><c>-incoming</c>: the URI to load an incoming migration from, or <c>defer</c>; null without it.</summary>
     public string? Incoming { get; init; }
 
+    /// <summary><c>-object memory-backend-memfd,...</c>: memory backends, in command-line order.</summary>
+    public IReadOnlyList<MemoryBackendSpec> MemoryBackends { get; init; } = [];
+
+    /// <summary>The backend <c>-machine memory-backend=ID</c> made guest RAM; null for plain <c>-m</c> RAM.</summary>
+    public MemoryBackendSpec? MemoryBackend { get; init; }
+
+    /// <summary><c>-mem-prealloc</c>: allocate all guest RAM at start-up.</summary>
+    public bool MemPrealloc { get; init; }
+
+    /// <summary>
+    /// <c>-machine x-incoming-prefault=on|off</c> (default on): with <c>-incoming</c>, allocate
+    /// guest RAM in the background while waiting for the stream.
+    /// </summary>
+    public bool IncomingPrefault =>
+        !Machine.Properties.TryGetValue("x-incoming-prefault", out string? value)
+        || QemuOptionList.ParseBoolean("-machine", "x-incoming-prefault=" + value, "x-incoming-prefault", value);
+
     /// <summary><c>-object tls-creds-x509,...</c>: TLS credentials, in command-line order.</summary>
     public IReadOnlyList<TlsCredentialsSpec> Objects { get; init; } = [];
 

@@ -32,8 +32,113 @@ public static class VmOptionsParser
         Incoming = ParseIncoming(arguments.Incoming.LastOrDefault()),
         Devices = [.. arguments.Devices.Select(ParseDevice)],
         Guest = ParseGuest(arguments.Guest.LastOrDefault()),
-        Objects = ParseObjects(arguments.Objects),
+        Objects = ParseObjects(arguments.Objects.Where(o => !IsMemoryBackend(o))),
+        MemoryBackends = ParseMemoryBackends(arguments.Objects),
+        MemPrealloc = arguments.MemPrealloc,
     };
+
+    /// <summary>
+    /// Checks that object ids are unique across types and that <c>-machine memory-backend=ID</c>
+    /// names a backend whose size agrees with <c>-m</c> (QEMU's messages).
+    /// </summary>
+    public static VmOptions Validate(VmOptions options)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((string id, string text) in options.Objects.Select(o => (o.Id, o.Text)).Concat(options.MemoryBackends.Select(m => (m.Id, m.Text))))
+        {
+            if (!ids.Add(id))
+            {
+                throw new InvalidCommandLineException($"-object {text}: attempt to add duplicate property '{id}' to object (type 'container')");
+            }
+        }
+
+        _ = options.IncomingPrefault; // x-incoming-prefault must be on or off
+        if (!options.Machine.Properties.TryGetValue("memory-backend", out string? backendId))
+        {
+            return options;
+        }
+
+        MemoryBackendSpec backend = options.MemoryBackends.FirstOrDefault(m => m.Id == backendId)
+            ?? throw new InvalidCommandLineException($"Memory backend '{backendId}' not found");
+        if (options.MemoryBytes != 0 && options.MemoryBytes != backend.Size)
+        {
+            throw new InvalidCommandLineException("Machine memory size does not match the size of the memory backend");
+        }
+
+        return options with { MemoryBytes = backend.Size, MemoryBackend = backend };
+    }
+
+    private static bool IsMemoryBackend(string text) =>
+        QemuOptionList.Parse("-object", text, "qom-type", knownKeys: null).GetValueOrDefault("qom-type", "") == MemoryBackendSpec.QomType;
+
+    /// <summary>Every <c>-object memory-backend-memfd,...</c>.</summary>
+    public static IReadOnlyList<MemoryBackendSpec> ParseMemoryBackends(IEnumerable<string> texts) =>
+        [.. texts.Where(IsMemoryBackend).Select(ParseMemoryBackend)];
+
+    /// <summary>
+    /// <c>-object memory-backend-memfd,id=ID,size=SIZE[,share=on][,hugetlb=on][,hugetlbsize=SIZE][,prealloc=on][,seal=on]</c>.
+    /// MiniVmm's RAM stays a shared, sealed memfd (the guest harness maps it): <c>share=off</c> and
+    /// <c>seal=off</c> are refused, and <c>hugetlbsize</c> must be the host's default huge page size.
+    /// </summary>
+    public static MemoryBackendSpec ParseMemoryBackend(string text)
+    {
+        var values = new Dictionary<string, string>(QemuOptionList.Parse("-object", text, "qom-type", knownKeys: null));
+        values.Remove("qom-type");
+        string id = values.GetValueOrDefault("id", "");
+        if (id.Length == 0)
+        {
+            throw new InvalidCommandLineException($"-object {text}: Parameter 'id' is missing");
+        }
+
+        if (values.Keys.FirstOrDefault(k => k != "id" && !MemoryBackendSpec.Properties.Contains(k)) is { } stray)
+        {
+            throw new InvalidCommandLineException($"-object {text}: Invalid parameter '{stray}'");
+        }
+
+        if (!values.TryGetValue("size", out string? sizeText) || !MemorySize.TryParse(sizeText, 1, out ulong size) || size == 0)
+        {
+            throw new InvalidCommandLineException($"-object {text}: can't create backend with size 0");
+        }
+
+        if (size % RamAlignment != 0)
+        {
+            throw new InvalidCommandLineException($"-object {text}: size 0x{size:x} is not a multiple of 8 KiB");
+        }
+
+        bool Flag(string key, bool fallback) =>
+            values.TryGetValue(key, out string? value) ? QemuOptionList.ParseBoolean("-object", text, key, value) : fallback;
+        if (!Flag("share", true))
+        {
+            throw new InvalidCommandLineException(
+                $"-object {text}: share=off is not supported: MiniVmm's guest RAM is always a shared memfd (the guest harness maps it)");
+        }
+
+        if (!Flag("seal", true))
+        {
+            throw new InvalidCommandLineException($"-object {text}: seal=off is not supported: MiniVmm always seals guest RAM against shrinking");
+        }
+
+        bool hugeTlb = Flag("hugetlb", false);
+        if (values.TryGetValue("hugetlbsize", out string? hugeSizeText))
+        {
+            if (!hugeTlb)
+            {
+                throw new InvalidCommandLineException($"-object {text}: hugetlbsize needs hugetlb=on");
+            }
+
+            if (!MemorySize.TryParse(hugeSizeText, 1, out ulong hugeSize) || hugeSize != 2 * MemorySize.MiB)
+            {
+                throw new InvalidCommandLineException($"-object {text}: hugetlbsize must be the host's default huge page size, 2M");
+            }
+        }
+
+        if (values.TryGetValue("prealloc-threads", out string? threads) && (!uint.TryParse(threads, out uint count) || count == 0))
+        {
+            throw new InvalidCommandLineException($"-object {text}: Parameter 'prealloc-threads' expects a positive number");
+        }
+
+        return new MemoryBackendSpec(id, size, hugeTlb, Flag("prealloc", false), text);
+    }
 
     /// <summary>Every <c>-object</c>; ids must be unique (QEMU's message otherwise).</summary>
     public static IReadOnlyList<TlsCredentialsSpec> ParseObjects(IEnumerable<string> texts)
@@ -70,7 +175,7 @@ public static class VmOptionsParser
         if (type != TlsCredentialsSpec.QomType)
         {
             throw new InvalidCommandLineException(
-                $"-object {text}: invalid object type: {type} (MiniVmm knows only {TlsCredentialsSpec.QomType})");
+                $"-object {text}: invalid object type: {type} (MiniVmm knows {TlsCredentialsSpec.QomType} and {MemoryBackendSpec.QomType})");
         }
 
         try

@@ -120,6 +120,13 @@ public sealed partial class VmRunner(
         if (options.Incoming is { } incoming)
         {
             vm.SetRunState(RunState.InMigrate);
+            if (options.IncomingPrefault && services.GetService(typeof(IncomingRamPrefault)) is IncomingRamPrefault prefault
+                && !options.MemPrealloc && options.MemoryBackend is not { Prealloc: true })
+            {
+                // RAM fills in the background while the VM waits; the stream's arrival stops it.
+                prefault.Start();
+            }
+
             if (incoming == "defer")
             {
                 return true;

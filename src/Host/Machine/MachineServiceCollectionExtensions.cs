@@ -31,7 +31,14 @@ public static class MachineServiceCollectionExtensions
         services.AddSingleton(new SavevmOptions { MachineName = options.Machine.Type });
         if (options.MemoryBytes > 0)
         {
-            services.AddMachineNone((long)options.MemoryBytes);
+            services.AddMachineNone(
+                (long)options.MemoryBytes,
+                options.MemoryBackend?.Id ?? GuestMemory.MachineNoneBlockName,
+                new RamBlockBacking
+                {
+                    HugeTlb = options.MemoryBackend?.HugeTlb ?? false,
+                    Preallocate = options.MemPrealloc || (options.MemoryBackend?.Prealloc ?? false),
+                });
         }
         else
         {
@@ -86,6 +93,7 @@ public static class MachineServiceCollectionExtensions
         {
             TlsCredentials = provider.GetRequiredService<TlsObjectTable>().Find,
             PassedDescriptors = provider.GetService<PassedDescriptorTable>() is { } passed ? passed.TakeStream : null,
+            IncomingPrefault = provider.GetService<IncomingRamPrefault>(),
         });
         services.AddSingleton(provider => new MiniVmm.Vfio.Migration.VfioMigrationBlockers(
             provider.GetRequiredService<DeviceSet>().OfType<VfioEmuDevice>().Select(d => d.Handler),

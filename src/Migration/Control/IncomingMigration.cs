@@ -82,6 +82,12 @@ public sealed partial class IncomingMigration : IDisposable
     /// </summary>
     public Func<System.IO.Stream, CancellationToken, System.IO.Stream>? SecureTransport { get; init; }
 
+    /// <summary>
+    /// Runs on the incoming thread right after the source connected, before the load: what was
+    /// using the wait (the background RAM prefault) gives way to the loader. Big lock not held.
+    /// </summary>
+    public Action? StreamArriving { get; init; }
+
     /// <summary>Stream bytes consumed so far.</summary>
     public long BytesReceived => _reader?.Offset ?? 0;
 
@@ -153,6 +159,7 @@ public sealed partial class IncomingMigration : IDisposable
         try
         {
             _transport = listener.Accept(_cancel.Token);
+            StreamArriving?.Invoke();
             root = _telemetry?.StartActivity("migration.incoming");
             if (SecureTransport is { } secure)
             {

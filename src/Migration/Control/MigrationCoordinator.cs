@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Transport;
 using MiniVmm.Migration.Transport.Tls;
@@ -86,6 +87,9 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
 
     /// <summary>Resolves <c>fd:NAME</c> URIs (set by the host's <c>getfd</c> support).</summary>
     public Func<string, System.IO.Stream>? PassedDescriptors { get; set; }
+
+    /// <summary>The waiting destination's background RAM prefault, stopped when an incoming stream arrives; null for none.</summary>
+    public IncomingRamPrefault? IncomingPrefault { get; init; }
 
     /// <summary>
     /// Resolves the <c>tls-creds</c> parameter to a <c>tls-creds-x509</c> object by id (set by
@@ -323,6 +327,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
                 Telemetry)
             {
                 SecureTransport = (connection, cancel) => SecureIncoming(parsed, connection, cancel),
+                StreamArriving = IncomingPrefault is { } prefault ? prefault.Yield : null,
             };
             _incoming = incoming;
             incoming.Start(listener);

@@ -19,7 +19,16 @@ public static class MachineNoneServiceCollectionExtensions
     /// <see cref="GlobalState"/>. A <see cref="VirtualMachine"/> is added unless one is registered
     /// (with the container's <see cref="TimeProvider"/>, if any).
     /// </summary>
-    public static IServiceCollection AddMachineNone(this IServiceCollection services, long ramSize)
+    public static IServiceCollection AddMachineNone(this IServiceCollection services, long ramSize) =>
+        services.AddMachineNone(ramSize, GuestMemory.MachineNoneBlockName, RamBlockBacking.Default);
+
+    /// <summary>
+    /// The same, with the RAM block named <paramref name="blockName"/> and provided as
+    /// <paramref name="backing"/> says (QEMU's <c>-machine memory-backend=ID</c> names the block ID;
+    /// <c>-mem-prealloc</c> preallocates it). Also adds the <see cref="IncomingRamPrefault"/> a
+    /// waiting destination may start.
+    /// </summary>
+    public static IServiceCollection AddMachineNone(this IServiceCollection services, long ramSize, string blockName, RamBlockBacking backing)
     {
         ArgumentNullException.ThrowIfNull(services);
         if (ramSize <= 0 || ramSize % RamBlock.PageSize != 0)
@@ -28,7 +37,9 @@ public static class MachineNoneServiceCollectionExtensions
         }
 
         services.TryAddSingleton(provider => new VirtualMachine(provider.GetService<TimeProvider>()));
-        services.TryAddSingleton(_ => GuestMemory.ForMachineNone(ramSize));
+        services.TryAddSingleton(_ => GuestMemory.ForMachineNone(blockName, ramSize, backing));
+        services.TryAddSingleton(provider => new IncomingRamPrefault(
+            provider.GetRequiredService<GuestMemory>(), logger: provider.GetService<Microsoft.Extensions.Logging.ILogger<IncomingRamPrefault>>()));
         services.AddSavevm();
         services.AddSaveStateDevice<TimerState>();
         services.AddSingleton<ISaveStateDevice>(InactiveLiveSection.BlockMigration());

@@ -15,7 +15,11 @@ public sealed class GuestMemory : IDisposable
     private System.Collections.Immutable.ImmutableArray<IDirtyLogSource> _dirtyLogSources = [];
     private bool _disposed;
 
-    /// <summary>Creates the blocks of <paramref name="layout"/>, in that order; they must not overlap.</summary>
+    /// <summary>
+    /// Creates the blocks of <paramref name="layout"/>, in that order (they must not overlap), and
+    /// preallocates those whose backing asks for it, on one thread per CPU, before returning.
+    /// </summary>
+    /// <exception cref="RamBackingException">A block's memory cannot be provided or preallocated.</exception>
     public GuestMemory(IEnumerable<RamBlockLayout> layout)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -39,7 +43,15 @@ public sealed class GuestMemory : IDisposable
                     }
                 }
 
-                blocks.Add(new RamBlock(entry.IdStr, entry.GuestAddress, entry.Size));
+                blocks.Add(new RamBlock(entry.IdStr, entry.GuestAddress, entry.Size, entry.Backing));
+            }
+
+            foreach (RamBlock block in blocks)
+            {
+                if (block.Backing.Preallocate)
+                {
+                    RamPreallocation.Run(block, Environment.ProcessorCount);
+                }
             }
         }
         catch
@@ -63,6 +75,13 @@ public sealed class GuestMemory : IDisposable
 
     /// <summary>QEMU 7.2's <c>-M none -m SIZE</c>: one block named <c>ram</c> at guest address 0.</summary>
     public static GuestMemory ForMachineNone(long size) => new([new RamBlockLayout(MachineNoneBlockName, 0, size)]);
+
+    /// <summary>
+    /// <c>-M none</c> with its RAM from a memory backend (<c>-machine memory-backend=ID</c>): one
+    /// block named after the backend at guest address 0, as QEMU 7.2 names it.
+    /// </summary>
+    public static GuestMemory ForMachineNone(string blockName, long size, RamBlockBacking backing) =>
+        new([new RamBlockLayout(blockName, 0, size, backing)]);
 
     /// <summary>The blocks, in stream order.</summary>
     public IReadOnlyList<RamBlock> Blocks => _blocks;

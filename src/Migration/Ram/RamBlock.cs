@@ -25,14 +25,16 @@ public sealed unsafe class RamBlock : IDisposable
     /// <summary>Creates a block of <paramref name="usedLength"/> zero bytes at guest address <paramref name="guestAddress"/>.</summary>
     /// <param name="idStr">The block name sent in the stream (1 to 255 UTF-8 bytes), e.g. <c>ram</c>.</param>
     /// <param name="guestAddress">Page-aligned guest physical address of the first byte.</param>
-    /// <param name="usedLength">Length in bytes: a positive multiple of <see cref="PageSize"/>.</param>
-    public RamBlock(string idStr, long guestAddress, long usedLength)
+    /// <param name="usedLength">Length in bytes: a positive multiple of <see cref="PageSize"/> (of the huge page size with huge pages).</param>
+    /// <param name="backing">How the memory is provided; <see cref="RamBlockBacking.Default"/> when null. Preallocation is <see cref="GuestMemory"/>'s job.</param>
+    /// <exception cref="RamBackingException">The memory cannot be provided (no huge pages reserved, say).</exception>
+    public RamBlock(string idStr, long guestAddress, long usedLength, RamBlockBacking? backing = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(idStr);
         IdStrBytes = Encoding.UTF8.GetBytes(idStr);
         if (IdStrBytes.Length > 255)
         {
-            throw new ArgumentException($"RAM block name '{idStr}' is {IdStrBytes.Length} bytes; the stream holds at most 255", nameof(idStr));
+            throw new ArgumentException($"RAM block '{idStr}' is {IdStrBytes.Length} bytes; the stream holds at most 255", nameof(idStr));
         }
 
         if (usedLength <= 0 || usedLength % PageSize != 0)
@@ -50,17 +52,34 @@ public sealed unsafe class RamBlock : IDisposable
         IdStr = idStr;
         GuestAddress = guestAddress;
         UsedLength = usedLength;
-        _memfd = Memfd.Create($"ram:{idStr}", MemfdFlags.CloseOnExec | MemfdFlags.AllowSealing);
+        Backing = backing ?? RamBlockBacking.Default;
+        _memfd = CreateMemfd(idStr, usedLength, Backing.HugeTlb, out long backingPageSize);
+        BackingPageSize = backingPageSize;
         try
         {
-            _memfd.Truncate(usedLength);
             // A harness maps the file too: sealed against shrinking, it can never make this mapping fault.
             _memfd.AddSeals(FileSeals.Shrink);
-            _mapping = MemoryMapping.Map(
-                _memfd, 0, usedLength, MemoryProtection.ReadWrite, MappingFlags.Shared | MappingFlags.NoReserve);
+
+            // Huge pages are reserved at mmap time, so a missing reservation fails here, not
+            // later as a SIGBUS in the middle of a migration.
+            MappingFlags flags = Backing.HugeTlb ? MappingFlags.Shared : MappingFlags.Shared | MappingFlags.NoReserve;
+            try
+            {
+                _mapping = MemoryMapping.Map(_memfd, 0, usedLength, MemoryProtection.ReadWrite, flags);
+            }
+            catch (NativeCallException error)
+            {
+                throw new RamBackingException(
+                    $"RAM block '{idStr}': unable to map backing store for guest RAM ({usedLength >> 20} MiB"
+                    + (Backing.HugeTlb ? $" of {backingPageSize >> 20} MiB huge pages; reserve them in /proc/sys/vm/nr_hugepages" : "")
+                    + $"): {error.Reason}",
+                    error);
+            }
+
             try
             {
                 DirtyBitmap = new DirtyBitmap(idStr, PageCount);
+                Populated = new PopulatedChunks((usedLength + PopulateChunk - 1) / PopulateChunk);
             }
             catch
             {
@@ -75,6 +94,39 @@ public sealed unsafe class RamBlock : IDisposable
         }
 
         _host = _mapping.Pointer;
+    }
+
+    private static FileDescriptorHandle CreateMemfd(string idStr, long usedLength, bool hugeTlb, out long backingPageSize)
+    {
+        FileDescriptorHandle memfd;
+        try
+        {
+            memfd = Memfd.Create(
+                $"ram:{idStr}", MemfdFlags.CloseOnExec | MemfdFlags.AllowSealing | (hugeTlb ? MemfdFlags.HugeTlb : MemfdFlags.None));
+        }
+        catch (NativeCallException error)
+        {
+            throw new RamBackingException(
+                $"RAM block '{idStr}': cannot create a memfd{(hugeTlb ? " with huge pages" : "")}: {error.Reason}", error);
+        }
+
+        try
+        {
+            backingPageSize = hugeTlb ? memfd.BlockSize : PageSize;
+            if (usedLength % backingPageSize != 0)
+            {
+                throw new RamBackingException(
+                    $"RAM block '{idStr}': size 0x{usedLength:x} is not a multiple of the huge page size 0x{backingPageSize:x}");
+            }
+
+            memfd.Truncate(usedLength);
+            return memfd;
+        }
+        catch
+        {
+            memfd.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The block name sent in the stream.</summary>
@@ -97,6 +149,15 @@ public sealed unsafe class RamBlock : IDisposable
 
     /// <summary>Which pages were written since the dirty log was last harvested.</summary>
     public DirtyBitmap DirtyBitmap { get; }
+
+    /// <summary>How the block's memory is provided.</summary>
+    public RamBlockBacking Backing { get; }
+
+    /// <summary>The size of the pages behind the block: 4 KiB, or the huge page size with huge pages.</summary>
+    public long BackingPageSize { get; }
+
+    /// <summary>Which chunks have been populated (by the loader, a prefault or preallocation).</summary>
+    public PopulatedChunks Populated { get; }
 
     internal byte[] IdStrBytes { get; }
 

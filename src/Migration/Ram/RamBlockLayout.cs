@@ -1,4 +1,4 @@
 namespace MiniVmm.Migration.Ram;
 
-/// <summary>Where one RAM block goes: its name, guest physical address and size in bytes.</summary>
-public sealed record RamBlockLayout(string IdStr, long GuestAddress, long Size);
+/// <summary>Where one RAM block goes: its name, guest physical address and size in bytes, and how its memory is provided.</summary>
+public sealed record RamBlockLayout(string IdStr, long GuestAddress, long Size, RamBlockBacking? Backing = null);

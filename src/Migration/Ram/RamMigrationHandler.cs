@@ -445,7 +445,9 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         }
         else
         {
-            stream.PutBuffer(data);
+            // Over a socket the page goes from guest RAM to the kernel without a copy in between;
+            // a write after the dirty-log harvest marks it to send again, so the later content wins.
+            stream.PutBufferByReference(data);
             Volatile.Write(ref _normal, _normal + 1);
             Account(header + RamBlock.PageSize);
         }

@@ -5,7 +5,7 @@ namespace MiniVmm.Migration.Ram;
 /// fresh memory (the dominant cost of a full-RAM load: QEMU needs <c>-mem-prealloc</c> for the
 /// same effect) overlaps with receiving. It only ever runs a bounded distance ahead of the last
 /// data page loaded, and only once the stream has proved dense, so a sparse guest commits
-/// almost nothing extra. Each chunk is claimed once, by whichever side gets to it first.
+/// almost nothing extra. Each chunk is claimed once (<see cref="RamBlock.Populated"/>), by whichever side gets to it first, the background prefault of a waiting destination included.
 /// </summary>
 internal sealed class RamPrefaulter : IDisposable
 {
@@ -16,7 +16,6 @@ internal sealed class RamPrefaulter : IDisposable
     public const int DenseAfter = 8;
 
     private readonly RamBlock _block;
-    private readonly int[] _claimed;
     private readonly Thread _worker;
     private readonly SemaphoreSlim _wake = new(0);
     private long _target = -1;
@@ -28,7 +27,6 @@ internal sealed class RamPrefaulter : IDisposable
     public RamPrefaulter(RamBlock block)
     {
         _block = block;
-        _claimed = new int[(block.UsedLength + RamBlock.PopulateChunk - 1) / RamBlock.PopulateChunk];
         _worker = new Thread(Run) { Name = $"ram prefault {block.IdStr}", IsBackground = true };
         _worker.Start();
     }
@@ -48,7 +46,7 @@ internal sealed class RamPrefaulter : IDisposable
         _lastChunk = chunk;
         if (_consecutive >= DenseAfter)
         {
-            long target = Math.Min(_claimed.Length - 1, chunk + (Distance / RamBlock.PopulateChunk));
+            long target = Math.Min(_block.Populated.Count - 1, chunk + (Distance / RamBlock.PopulateChunk));
             if (target > Volatile.Read(ref _target))
             {
                 Volatile.Write(ref _target, target);
@@ -57,7 +55,7 @@ internal sealed class RamPrefaulter : IDisposable
             }
         }
 
-        return Interlocked.Exchange(ref _claimed[chunk], 1) != 0
+        return !_block.Populated.TryClaim(chunk)
             || _block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk);
     }
 
@@ -74,7 +72,7 @@ internal sealed class RamPrefaulter : IDisposable
             long chunk = Volatile.Read(ref _cursor);
             while (!_stopping && chunk <= Volatile.Read(ref _target))
             {
-                if (Interlocked.Exchange(ref _claimed[chunk], 1) == 0
+                if (_block.Populated.TryClaim(chunk)
                     && !_block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk))
                 {
                     return; // the kernel does not know MADV_POPULATE_WRITE: nothing to gain.

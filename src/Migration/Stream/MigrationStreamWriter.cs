@@ -9,6 +9,9 @@ namespace MiniVmm.Migration.Stream;
 /// The sending side of a migration byte stream: buffers big-endian integers, counted strings
 /// and raw buffers in front of any <see cref="System.IO.Stream"/> transport, keeps the first
 /// error sticky and carries the per-window rate-limit counters the migration thread uses.
+/// Over a socket, <see cref="PutBufferByReference"/> queues a buffer that already lives in
+/// place (a guest page) instead of copying it, and the buffered bytes and those buffers go out
+/// together in gathered sends (sendmsg with up to 1024 buffers).
 /// </summary>
 /// <remarks>
 /// Not thread-safe: one thread writes. <see cref="RateLimitBytes"/> and <see cref="SetError"/>
@@ -34,6 +37,17 @@ public sealed class MigrationStreamWriter : IDisposable
     private readonly bool _leaveOpen;
     private readonly byte[] _buffer;
     private readonly int _directThreshold;
+
+    // The socket behind the transport when it is one (gathered sends); null otherwise.
+    private readonly System.Runtime.InteropServices.SafeHandle? _socket;
+
+    // The gathered send being built: buffer stretches and queued external buffers, in stream order.
+    private readonly MiniVmm.Native.IoVector[] _vectors = [];
+    private int _vectorCount;
+
+    // Start of the buffered bytes not yet in _vectors, and the bytes of queued external buffers.
+    private int _bufferMark;
+    private long _pendingExternal;
 
     // Bytes of _buffer in use.
     private int _used;
@@ -68,19 +82,27 @@ public sealed class MigrationStreamWriter : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(bufferSize, MinBufferSize);
         _transport = transport;
         _leaveOpen = leaveOpen;
-        _buffer = GC.AllocateUninitializedArray<byte>(bufferSize);
+        _buffer = GC.AllocateUninitializedArray<byte>(bufferSize, pinned: true);
         _fastLimit = bufferSize;
         _directThreshold = Math.Min(bufferSize, DirectWriteThreshold);
+        if (transport is System.Net.Sockets.NetworkStream network)
+        {
+            _socket = network.Socket.SafeHandle;
+            _vectors = new MiniVmm.Native.IoVector[MiniVmm.Native.GatheredSend.MaxVectors];
+        }
     }
+
+    /// <summary>Whether <see cref="PutBufferByReference"/> avoids the copy (the transport is a socket).</summary>
+    public bool SendsByReference => _socket is not null;
 
     /// <summary>Internal buffer size in bytes.</summary>
     public int BufferSize => _buffer.Length;
 
     /// <summary>All bytes accepted so far, whether still buffered or already delivered.</summary>
-    public long BytesWritten => _delivered + _used;
+    public long BytesWritten => _delivered + _used + _pendingExternal;
 
     /// <summary>Bytes still waiting in the internal buffer.</summary>
-    public int BytesBuffered => _used;
+    public long BytesBuffered => _used + _pendingExternal;
 
     /// <summary>The first error recorded, or null.</summary>
     public Exception? Error => Volatile.Read(ref _error);
@@ -282,6 +304,40 @@ public sealed class MigrationStreamWriter : IDisposable
         PutBufferSlow(data);
     }
 
+    /// <summary>
+    /// Puts <paramref name="data"/> into the stream without copying it when the transport is a
+    /// socket: it is queued by address and read when the batch is sent (at the next flush, when
+    /// the batch is full, or when the buffer fills). The bytes must be in memory that does not
+    /// move and stays mapped until then (guest RAM); a change made before the send is what
+    /// goes out. Elsewhere it is <see cref="PutBuffer"/>.
+    /// </summary>
+    public unsafe void PutBufferByReference(ReadOnlySpan<byte> data)
+    {
+        if (_socket is null || data.IsEmpty)
+        {
+            PutBuffer(data);
+            return;
+        }
+
+        if (_fastLimit < 0)
+        {
+            ThrowIfUnusable();
+        }
+
+        if (_vectorCount + 3 > _vectors.Length) // a stretch, this buffer, and the closing stretch
+        {
+            Drain();
+        }
+
+        CloseBufferStretch();
+        fixed (byte* start = data)
+        {
+            _vectors[_vectorCount++] = new MiniVmm.Native.IoVector(start, (nuint)data.Length);
+        }
+
+        _pendingExternal += data.Length;
+    }
+
     /// <summary>Delivers every buffered byte to the transport and flushes the transport.</summary>
     public void Flush()
     {
@@ -399,9 +455,55 @@ public sealed class MigrationStreamWriter : IDisposable
         }
     }
 
+    // Adds the buffered bytes since the last external buffer to the gathered send.
+    private unsafe void CloseBufferStretch()
+    {
+        if (_used > _bufferMark)
+        {
+            byte* buffer = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_buffer));
+            _vectors[_vectorCount++] = new MiniVmm.Native.IoVector(buffer + _bufferMark, (nuint)(_used - _bufferMark));
+            _bufferMark = _used;
+        }
+    }
+
+    // Sends the gathered buffers: the buffer stretches and the external buffers between them.
+    private void SendGathered()
+    {
+        if (HasError)
+        {
+            ThrowIfUnusable();
+        }
+
+        CloseBufferStretch();
+        long total = _used + _pendingExternal;
+        try
+        {
+            MiniVmm.Native.GatheredSend.SendAll(_socket!, _vectors.AsSpan(0, _vectorCount));
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            throw Fail(ex, "transport write failed", _delivered);
+        }
+        finally
+        {
+            _vectorCount = 0;
+        }
+
+        _delivered += total;
+        _used = 0;
+        _bufferMark = 0;
+        _pendingExternal = 0;
+    }
+
     // Writes the buffered bytes to the transport (no transport flush).
     private void Drain()
     {
+        if (_vectorCount > 0)
+        {
+            SendGathered();
+            return;
+        }
+
         if (_used == 0)
         {
             return;
