@@ -1,14 +1,28 @@
 namespace MiniVmm.Migration.Control;
 
 /// <summary>
-/// The auto-converge throttle decision (QEMU's <c>mig_throttle_guest_down</c> trigger in
-/// <c>migration_trigger_throttle</c>): at a dirty sync that closes a period of at least 1 s,
-/// if the guest dirtied more than <see cref="MigrationParameters.ThrottleTriggerThreshold"/>
-/// percent of what was sent in that period, for the second time, the vCPU throttle starts at
-/// <see cref="MigrationParameters.CpuThrottleInitial"/> or grows by
-/// <see cref="MigrationParameters.CpuThrottleIncrement"/>, up to
-/// <see cref="MigrationParameters.MaxCpuThrottle"/>. Holds only the period's state; the caller
-/// supplies the time, so it needs no clock. One thread at a time.
+/// The auto-converge throttle decision, taken at each dirty sync that closes a period of at least
+/// <see cref="PeriodMilliseconds"/>: the guest dirtied "too much" in the period when the bytes it
+/// dirtied exceed <see cref="MigrationParameters.ThrottleTriggerThreshold"/> percent of the bytes
+/// sent in it. What follows depends on <see cref="MigrationParameters.XThrottleComputed"/>:
+/// <list type="bullet">
+/// <item><b>QEMU's step rule</b> (off): the second such period starts the vCPU throttle at
+/// <see cref="MigrationParameters.CpuThrottleInitial"/> or adds
+/// <see cref="MigrationParameters.CpuThrottleIncrement"/>. A sync comes once per pass over the
+/// pending RAM, so a guest that outruns the link by far needs dozens of passes (minutes on a slow
+/// link) before the throttle bites.</item>
+/// <item><b>Computed</b> (on, MiniVmm's default): the first such period sets the throttle at once
+/// to the level at which the guest, at the dirty rate just measured and scaled by the share of CPU
+/// it would keep, dirties half the trigger share of the measured bandwidth, so each following pass
+/// is about a quarter of the one before; never less than the step rule would give. One or two
+/// syncs reach the needed level.</item>
+/// </list>
+/// With <see cref="MigrationParameters.CpuThrottleTailslow"/> an active throttle grows by
+/// QEMU's tail-slow rule instead: the share of CPU that would bring the dirtied bytes down to the
+/// trigger level, but no more than the increment per decision. Never above
+/// <see cref="MigrationParameters.MaxCpuThrottle"/>, never lowered during a migration.
+/// Holds only the period's state; the caller supplies the time, so it needs no clock. One thread
+/// at a time (the migration thread).
 /// </summary>
 public sealed class AutoConvergePolicy
 {
@@ -26,7 +40,7 @@ public sealed class AutoConvergePolicy
     /// starts a period; a call less than <see cref="PeriodMilliseconds"/> into a period changes nothing.
     /// </summary>
     /// <param name="nowMs">The time, in milliseconds (any fixed origin; never 0 on the first call).</param>
-    /// <param name="dirtyPagesRate">The guest's dirty page rate, in pages per second.</param>
+    /// <param name="dirtyPagesRate">The guest's dirty page rate, in pages per second, under the throttle now in force.</param>
     /// <param name="bytesSent">Stream bytes sent so far.</param>
     /// <param name="currentThrottle">The vCPU throttle percentage now in force.</param>
     /// <param name="parameters">The parameters in force.</param>
@@ -47,17 +61,40 @@ public sealed class AutoConvergePolicy
 
         double seconds = (nowMs - _periodStart) / 1000.0;
         double dirtyBytes = dirtyPagesRate * PageSize * seconds;
-        double sentBytes = bytesSent - _periodBytes;
+        double triggerBytes = (bytesSent - _periodBytes) * parameters.ThrottleTriggerThreshold / 100.0;
         int? next = null;
-        if (dirtyBytes > sentBytes * parameters.ThrottleTriggerThreshold / 100.0 && ++_triggers >= 2)
+        if (dirtyBytes > triggerBytes && (parameters.XThrottleComputed || ++_triggers >= 2))
         {
             _triggers = 0;
-            next = currentThrottle == 0
-                ? (int)parameters.CpuThrottleInitial
-                : (int)Math.Min(parameters.MaxCpuThrottle, currentThrottle + parameters.CpuThrottleIncrement);
+            next = Next(currentThrottle, dirtyBytes, triggerBytes, parameters);
         }
 
         (_periodStart, _periodBytes) = (nowMs, bytesSent);
-        return next;
+        return next == currentThrottle ? null : next;
+    }
+
+    /// <summary>The throttle after a period in which <paramref name="dirtyBytes"/> exceeded <paramref name="triggerBytes"/>.</summary>
+    private static int Next(int current, double dirtyBytes, double triggerBytes, MigrationParameters parameters)
+    {
+        int max = (int)parameters.MaxCpuThrottle;
+        double cpuNow = 100 - current;
+        if (current > 0 && parameters.CpuThrottleTailslow)
+        {
+            double ideal = Math.Floor(cpuNow * triggerBytes / dirtyBytes);
+            int increment = (int)Math.Min(cpuNow - ideal, parameters.CpuThrottleIncrement);
+            return Math.Min(current + increment, max);
+        }
+
+        int step = current == 0 ? (int)parameters.CpuThrottleInitial : current + (int)parameters.CpuThrottleIncrement;
+        if (!parameters.XThrottleComputed)
+        {
+            return Math.Min(step, max);
+        }
+
+        // The CPU share that brings the dirtied bytes to half the trigger level: the dirty rate
+        // scales with the CPU the guest gets.
+        double ideal2 = cpuNow * (triggerBytes / 2) / dirtyBytes;
+        int needed = (int)Math.Ceiling(100 - ideal2);
+        return Math.Min(Math.Max(step, needed), max);
     }
 }

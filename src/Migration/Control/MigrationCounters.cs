@@ -3,11 +3,20 @@ namespace MiniVmm.Migration.Control;
 /// <summary>
 /// The outgoing migration's rate counters (QEMU's <c>migration_update_counters</c> and the
 /// pass count of <c>migration_bitmap_sync</c>): per rate window of
-/// <see cref="WindowMilliseconds"/>, the measured bandwidth, the threshold of pending bytes
+/// <see cref="WindowMilliseconds"/>, the bandwidth estimate, the threshold of pending bytes
 /// under which the source may switch over (bandwidth × downtime limit), mbps, pages per second
 /// and expected downtime; and the number of dirty-sync passes. Updated by the migration thread;
 /// the values are read by any thread (<c>query-migrate</c> snapshots, timeline samples).
 /// </summary>
+/// <remarks>
+/// QEMU takes each window's bytes over its length as the bandwidth. A window in which the source
+/// ran out of data to send (the guest dirtied little, or what is left only moves at the
+/// switchover, like a device's stop-copy state) then reads as a slow link, the threshold falls
+/// with it and the source waits for a switchover it could have made: passes pile up, and the
+/// downtime depends on which window came last. Here only a <em>saturated</em> window (the source
+/// had more to send than it sent, or the rate limit stopped it) may lower the estimate; any window
+/// may raise it, since a window's bytes over its length never exceed what the link carried.
+/// </remarks>
 public sealed class MigrationCounters
 {
     /// <summary>The length of a rate window, in milliseconds (QEMU's <c>BUFFER_DELAY</c>).</summary>
@@ -18,6 +27,7 @@ public sealed class MigrationCounters
     private long _windowStartPages;
     private long _threshold;
     private double _bandwidth;
+    private double _estimate;
     private double _mbps;
     private long _pagesPerSecond;
     private long _expectedDowntime;
@@ -29,7 +39,7 @@ public sealed class MigrationCounters
     /// <summary>Pending bytes under which the source may switch over; 0 until a window was measured.</summary>
     public long Threshold => Volatile.Read(ref _threshold);
 
-    /// <summary>The last window's bandwidth, in bytes per second.</summary>
+    /// <summary>The bandwidth estimate the threshold uses, in bytes per second (see the remarks).</summary>
     public double BandwidthBytesPerSecond => Volatile.Read(ref _bandwidth);
 
     /// <summary>The last window's throughput in megabits per second; over the whole migration once it completed.</summary>
@@ -62,8 +72,10 @@ public sealed class MigrationCounters
     /// <param name="bytesWritten">Stream bytes written so far.</param>
     /// <param name="ram">The RAM transfer statistics, when there is RAM to migrate.</param>
     /// <param name="downtimeLimit">The downtime limit in force, in milliseconds.</param>
+    /// <param name="saturated">Whether the source had more to send than it sent in this window (or was rate limited).</param>
+    /// <param name="switchoverBandwidth">The bandwidth to assume for the switchover, bytes per second; 0 = the estimate.</param>
     /// <returns>Whether a window closed (the caller then starts the stream's next rate window).</returns>
-    public bool Update(long nowMs, long bytesWritten, RamTransferStats? ram, long downtimeLimit)
+    public bool Update(long nowMs, long bytesWritten, RamTransferStats? ram, long downtimeLimit, bool saturated = true, long switchoverBandwidth = 0)
     {
         long start = Volatile.Read(ref _windowStart);
         if (nowMs < start + WindowMilliseconds)
@@ -73,7 +85,13 @@ public sealed class MigrationCounters
 
         long transferred = bytesWritten - _windowStartBytes;
         long spent = nowMs - start;
-        double bandwidth = (double)transferred / spent; // bytes per ms
+        double measured = (double)transferred / spent; // bytes per ms
+        if (saturated || measured > _estimate)
+        {
+            _estimate = measured;
+        }
+
+        double bandwidth = switchoverBandwidth > 0 ? switchoverBandwidth / 1000.0 : _estimate;
         Volatile.Write(ref _threshold, (long)(bandwidth * downtimeLimit));
         Volatile.Write(ref _bandwidth, bandwidth * 1000);
         Volatile.Write(ref _mbps, transferred * 8.0 / (spent / 1000.0) / 1e6);

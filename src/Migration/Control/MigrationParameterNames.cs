@@ -26,6 +26,14 @@ public static class MigrationParameterNames
         ("max-postcopy-bandwidth", 0, long.MaxValue, p => p.MaxPostcopyBandwidth, (p, v) => p with { MaxPostcopyBandwidth = v }),
         ("multifd-channels", 1, 255, p => p.MultifdChannels, (p, v) => p with { MultifdChannels = v }),
         ("xbzrle-cache-size", 0, long.MaxValue, p => p.XbzrleCacheSize, (p, v) => p with { XbzrleCacheSize = v }),
+        ("avail-switchover-bandwidth", 0, long.MaxValue, p => p.AvailSwitchoverBandwidth, (p, v) => p with { AvailSwitchoverBandwidth = v }),
+    ];
+
+    private static readonly (string Name, Func<MigrationParameters, bool> Get,
+        Func<MigrationParameters, bool, MigrationParameters> Set)[] Booleans =
+    [
+        ("cpu-throttle-tailslow", p => p.CpuThrottleTailslow, (p, v) => p with { CpuThrottleTailslow = v }),
+        ("x-throttle-computed", p => p.XThrottleComputed, (p, v) => p with { XThrottleComputed = v }),
     ];
 
     private static readonly (string Name, Func<MigrationParameters, string> Get,
@@ -38,7 +46,13 @@ public static class MigrationParameterNames
 
     /// <summary>Every parameter name this side knows.</summary>
     public static IEnumerable<string> All =>
-        Integers.Select(i => i.Name).Append("cpu-throttle-tailslow").Concat(Strings.Select(s => s.Name));
+        Integers.Select(i => i.Name).Concat(Booleans.Select(b => b.Name)).Concat(Strings.Select(s => s.Name));
+
+    /// <summary>Whether <paramref name="name"/> takes a boolean.</summary>
+    public static bool IsBoolean(string name) => Array.Exists(Booleans, b => b.Name == name);
+
+    /// <summary>Whether <paramref name="name"/> takes a string (QEMU's StrOrNull: a string, or null for "").</summary>
+    public static bool IsString(string name) => Array.Exists(Strings, s => s.Name == name);
 
     /// <summary>
     /// Applies the members of <paramref name="changes"/> to <paramref name="current"/>; the result
@@ -49,12 +63,13 @@ public static class MigrationParameterNames
         MigrationParameters result = current;
         foreach ((string name, JsonNode? value) in changes)
         {
-            if (name == "cpu-throttle-tailslow")
+            int boolean = Array.FindIndex(Booleans, b => b.Name == name);
+            if (boolean >= 0)
             {
                 bool flag = value is JsonValue v && v.TryGetValue(out bool b)
                     ? b
                     : throw new ArgumentException($"Invalid parameter type for '{name}', expected: boolean");
-                result = result with { CpuThrottleTailslow = flag };
+                result = Booleans[boolean].Set(result, flag);
                 continue;
             }
 
@@ -117,7 +132,10 @@ public static class MigrationParameterNames
             json[spec.Name] = spec.Get(parameters);
         }
 
-        json["cpu-throttle-tailslow"] = parameters.CpuThrottleTailslow;
+        foreach (var spec in Booleans)
+        {
+            json[spec.Name] = spec.Get(parameters);
+        }
         foreach (var spec in Strings)
         {
             json[spec.Name] = spec.Get(parameters);

@@ -37,6 +37,20 @@ public sealed record MigrationParameters
     /// <summary><c>cpu-throttle-tailslow</c>.</summary>
     public bool CpuThrottleTailslow { get; init; }
 
+    /// <summary>
+    /// <c>x-throttle-computed</c> (MiniVmm's own): auto-converge sets the throttle from the measured
+    /// dirty rate and bandwidth at the first sync that trips the trigger, instead of QEMU's step
+    /// of <see cref="CpuThrottleIncrement"/> every second tripped sync (see <see cref="AutoConvergePolicy"/>).
+    /// On by default; off gives QEMU 7.2's rule exactly.
+    /// </summary>
+    public bool XThrottleComputed { get; init; } = true;
+
+    /// <summary>
+    /// <c>avail-switchover-bandwidth</c> (QEMU 8.2's name), bytes per second: the bandwidth the
+    /// switchover decision and expected downtime assume; 0 = the measured estimate.
+    /// </summary>
+    public long AvailSwitchoverBandwidth { get; init; }
+
     /// <summary><c>max-cpu-throttle</c>, percent.</summary>
     public long MaxCpuThrottle { get; init; } = 99;
 

@@ -318,6 +318,7 @@ public sealed partial class MigrationSession : IDisposable
     {
         while (Status == MigrationStatus.Active)
         {
+            long before = stream.BytesWritten;
             if (!stream.IsRateLimited && IterateOnce(writer, stream))
             {
                 break;
@@ -328,7 +329,11 @@ public sealed partial class MigrationSession : IDisposable
                 break;
             }
 
-            WaitForRateWindow(stream);
+            // A round that found (next to) nothing to send while the pending data is still over
+            // the threshold (what is left moves only at the switchover, or waits for an ack):
+            // wait out the rate window instead of syncing the dirty log in a tight loop.
+            bool idle = _lastRoundFinished && stream.BytesWritten - before < IdleRoundBytes;
+            WaitForRateWindow(stream, idle);
         }
 
         DetectError(stream);
@@ -387,7 +392,8 @@ public sealed partial class MigrationSession : IDisposable
     {
         long threshold = _counters.Threshold;
         ulong pending = writer.PendingEstimate().Total;
-        if (pending < (ulong)threshold || threshold == 0 && pending == 0)
+        bool canSwitchover = CanSwitchover();
+        if ((pending < (ulong)threshold || threshold == 0 && pending == 0) && (canSwitchover || ExactCheckDueWhileWaiting()))
         {
             pending = writer.PendingExact().Total;
             _recorder.PendingBytes = (long)Math.Min(pending, long.MaxValue); // the pass this sync ends records it
@@ -401,7 +407,7 @@ public sealed partial class MigrationSession : IDisposable
         // threshold says. Otherwise a stopped VM with such a device would iterate forever.
         bool stuck = _lastRoundFinished && pending == _lastPending;
         bool ready = pending <= (ulong)threshold || stuck;
-        if (ready && CanSwitchover())
+        if (ready && canSwitchover)
         {
             Complete(writer, stream);
             return true;
@@ -421,12 +427,36 @@ public sealed partial class MigrationSession : IDisposable
         // device, always has more), and the source would never switch over: iterate them all.
         bool everyEntry = _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
         _lastRoundFinished = writer.Iterate(everyEntry) == IterationOutcome.Finished;
+        _windowSaturated |= !_lastRoundFinished;
         _lastPending = pending;
         return false;
     }
 
+    /// <summary>
+    /// While the destination has not acked the switchover, a sync cannot lead to it: the exact
+    /// pending size (a dirty-log sync, one pass) is then taken at most once per rate window, so
+    /// the RAM dirtied meanwhile still flows, instead of once per round while a device sends its
+    /// initial data a chunk per round (hundreds of passes a second).
+    /// </summary>
+    private bool ExactCheckDueWhileWaiting()
+    {
+        long now = NowMs();
+        if (now - _lastExactWhileWaiting < WindowMilliseconds)
+        {
+            return false;
+        }
+
+        _lastExactWhileWaiting = now;
+        return true;
+    }
+
+    private long _lastExactWhileWaiting = long.MinValue / 2;
     private bool _lastRoundFinished;
     private ulong _lastPending = ulong.MaxValue;
+    private bool _windowSaturated;
+
+    /// <summary>A round that sends less than this found nothing worth a new sync right away.</summary>
+    private const long IdleRoundBytes = 64 << 10;
 
     /// <summary>
     /// The switchover, one span with a child per step: stop the VM (<c>finish-migrate</c>),
@@ -541,12 +571,15 @@ public sealed partial class MigrationSession : IDisposable
         return status != MigrationStatus.Active;
     }
 
-    /// <summary>QEMU's <c>migration_rate_limit</c>: account the window; sleep out its rest when over quota.</summary>
-    private void WaitForRateWindow(MigrationStreamWriter stream)
+    /// <summary>
+    /// QEMU's <c>migration_rate_limit</c>: account the window; sleep out its rest when over quota,
+    /// or when <paramref name="idle"/> (the last round had nothing to send).
+    /// </summary>
+    private void WaitForRateWindow(MigrationStreamWriter stream, bool idle = false)
     {
         long now = NowMs();
         UpdateCounters(stream, now);
-        if (!stream.IsRateLimited || stream.HasError)
+        if (!(stream.IsRateLimited || idle) || stream.HasError)
         {
             return;
         }
@@ -561,11 +594,14 @@ public sealed partial class MigrationSession : IDisposable
     /// <summary>QEMU's <c>migration_update_counters</c>: at the end of a rate window, the counters and a timeline sample.</summary>
     private void UpdateCounters(MigrationStreamWriter stream, long now)
     {
-        if (!_counters.Update(now, stream.BytesWritten, _ram?.Snapshot(), Parameters.DowntimeLimit))
+        MigrationParameters parameters = Parameters;
+        bool saturated = _windowSaturated || stream.IsRateLimited;
+        if (!_counters.Update(now, stream.BytesWritten, _ram?.Snapshot(), parameters.DowntimeLimit, saturated, parameters.AvailSwitchoverBandwidth))
         {
             return;
         }
 
+        _windowSaturated = false;
         stream.StartNewRateWindow();
         _recorder.Sample();
     }

@@ -2,7 +2,10 @@ using MiniVmm.Migration.Control;
 
 namespace MiniVmm.Migration.Tests.Control;
 
-/// <summary>The auto-converge throttle decision, driven by hand-made times (a fake clock).</summary>
+/// <summary>
+/// The auto-converge throttle decision, driven by hand-made times (a fake clock) and RAM figures:
+/// QEMU's step rule (<c>x-throttle-computed=off</c>), the computed rule and the tail-slow rule.
+/// </summary>
 [TestFixture]
 public sealed class AutoConvergePolicyTests
 {
@@ -12,7 +15,10 @@ public sealed class AutoConvergePolicyTests
     // sent per period below, so every period of 1 s or more trips the trigger.
     private const long Dirty = 1000;
 
-    private static readonly MigrationParameters Defaults = new();
+    /// <summary>QEMU 7.2's rule: the step tests below hold it to QEMU's numbers.</summary>
+    private static readonly MigrationParameters Defaults = new() { XThrottleComputed = false };
+
+    private static readonly MigrationParameters Computed = new();
 
     /// <summary>Runs syncs every <paramref name="stepMs"/> from <see cref="Start"/>, sending 1000 bytes each; returns each decision.</summary>
     private static List<int?> Syncs(AutoConvergePolicy policy, int count, long stepMs, MigrationParameters parameters, long dirty = Dirty)
@@ -69,7 +75,7 @@ public sealed class AutoConvergePolicyTests
     {
         List<int?> decisions = Syncs(
             new AutoConvergePolicy(), 7, 1000, Defaults with { CpuThrottleInitial = 60, CpuThrottleIncrement = 30, MaxCpuThrottle = 80 });
-        Assert.That(decisions, Is.EqualTo(new int?[] { null, null, 60, null, 80, null, 80 }));
+        Assert.That(decisions, Is.EqualTo(new int?[] { null, null, 60, null, 80, null, null }), "at the maximum there is nothing to change");
     }
 
     [Test]
@@ -108,5 +114,102 @@ public sealed class AutoConvergePolicyTests
             Assert.That(ThirdSync(40), Is.EqualTo(20));
             Assert.That(ThirdSync(41), Is.Null);
         });
+    }
+
+    [Test]
+    public void The_computed_rule_is_miniVmm_s_default()
+    {
+        Assert.That(new MigrationParameters().XThrottleComputed, Is.True);
+    }
+
+    [Test]
+    public void The_computed_rule_acts_at_the_first_tripped_period_with_the_level_the_measured_rates_need()
+    {
+        // 8 s period: 1 GiB sent (128 MiB/s), the guest dirtied 50 000 pages/s (195 MiB/s).
+        // Half the 50 % trigger of 128 MiB/s is 32 MiB/s: the guest may keep 32/195 of its CPU,
+        // 16.4 %, so the throttle is 84 %.
+        var policy = new AutoConvergePolicy();
+        policy.OnSync(Start, 50_000, 0, 0, Computed);
+        int? first = policy.OnSync(Start + 8000, 50_000, 1L << 30, 0, Computed);
+
+        Assert.That(first, Is.EqualTo(84));
+    }
+
+    [Test]
+    public void The_computed_rule_scales_the_measured_dirty_rate_by_the_cpu_the_guest_still_has()
+    {
+        // Under a 50 % throttle the guest dirtied 100 pages/s (409 600 bytes/s) while 409 600 bytes/s
+        // were sent: half the trigger is 102 400 bytes/s, a quarter of what it dirtied, so it may keep
+        // 50 % / 4 = 12.5 % of the CPU: 88 % (rounded up).
+        var policy = new AutoConvergePolicy();
+        policy.OnSync(Start, 100, 0, 50, Computed);
+        int? next = policy.OnSync(Start + 1000, 100, 409_600, 50, Computed);
+
+        Assert.That(next, Is.EqualTo(88));
+    }
+
+    [Test]
+    public void The_computed_rule_never_gives_less_than_the_step_rule()
+    {
+        // Barely over the trigger: the needed level is below cpu-throttle-initial, which wins.
+        var policy = new AutoConvergePolicy();
+        policy.OnSync(Start, 1, 0, 0, Computed);
+        int? next = policy.OnSync(Start + 1000, 1, 8000, 0, Computed with { CpuThrottleInitial = 30 });
+
+        // 4096 dirtied vs a 4000-byte trigger: needed 100 - 100 × 2000 / 4096 = 52 > 30.
+        Assert.That(next, Is.EqualTo(52));
+
+        var again = new AutoConvergePolicy();
+        again.OnSync(Start, 1, 0, 0, Computed);
+        int? initial = again.OnSync(Start + 1000, 1, 8000, 0, Computed with { CpuThrottleInitial = 60 });
+        Assert.That(initial, Is.EqualTo(60), "cpu-throttle-initial is the floor of the first step");
+    }
+
+    [Test]
+    public void The_computed_rule_stops_at_max_cpu_throttle_and_reports_no_change_there()
+    {
+        var policy = new AutoConvergePolicy();
+        policy.OnSync(Start, Dirty, 0, 0, Computed);
+        int? first = policy.OnSync(Start + 1000, Dirty, 1000, 0, Computed with { MaxCpuThrottle = 90 });
+        int? second = policy.OnSync(Start + 2000, Dirty, 2000, 90, Computed with { MaxCpuThrottle = 90 });
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first, Is.EqualTo(90));
+            Assert.That(second, Is.Null, "already at the maximum");
+        });
+    }
+
+    [Test]
+    public void Tailslow_grows_an_active_throttle_by_the_smaller_of_the_increment_and_the_gap_to_the_ideal()
+    {
+        MigrationParameters tailslow = Defaults with { CpuThrottleTailslow = true, CpuThrottleIncrement = 10 };
+
+        // At 40 %: 60 % CPU. Dirtied 4096 × 1 × 1 s against a 50 % trigger of 7000 sent (3500):
+        // ideal CPU = floor(60 × 3500 / 4096) = 51, a gap of 9 < 10: throttle 49.
+        var near = new AutoConvergePolicy();
+        near.OnSync(Start, 1, 0, 40, tailslow);
+        near.OnSync(Start + 1000, 1, 7000, 40, tailslow);
+        int? small = near.OnSync(Start + 2000, 1, 14_000, 40, tailslow);
+
+        // Far over the trigger the gap is large: the increment caps it.
+        var far = new AutoConvergePolicy();
+        far.OnSync(Start, Dirty, 0, 40, tailslow);
+        far.OnSync(Start + 1000, Dirty, 1000, 40, tailslow);
+        int? capped = far.OnSync(Start + 2000, Dirty, 2000, 40, tailslow);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(small, Is.EqualTo(49));
+            Assert.That(capped, Is.EqualTo(50));
+        });
+    }
+
+    [Test]
+    public void Tailslow_starts_an_inactive_throttle_at_cpu_throttle_initial()
+    {
+        MigrationParameters tailslow = Defaults with { CpuThrottleTailslow = true, CpuThrottleInitial = 25 };
+        List<int?> decisions = Syncs(new AutoConvergePolicy(), 3, 1000, tailslow);
+        Assert.That(decisions, Is.EqualTo(new int?[] { null, null, 25 }));
     }
 }

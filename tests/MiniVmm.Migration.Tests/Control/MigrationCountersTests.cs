@@ -94,4 +94,50 @@ public sealed class MigrationCountersTests
         counters.Finish(busyMs: 0, bytesWritten: 1);
         Assert.That(counters.Mbps, Is.EqualTo(100.0).Within(1e-9), "no busy time: unchanged");
     }
+
+    [Test]
+    public void A_window_in_which_the_source_ran_out_of_data_does_not_lower_the_bandwidth_estimate()
+    {
+        var counters = new MigrationCounters(downtimeLimit: 300);
+        counters.StartWindow(Start, bytesWritten: 0);
+        counters.Update(Start + 100, 1_000_000, null, 300, saturated: true);        // 10 MB/s, the link's speed
+        counters.Update(Start + 200, 1_010_000, null, 300, saturated: false);       // 10 000 bytes: nothing to send
+        double afterIdle = counters.BandwidthBytesPerSecond;
+        long thresholdAfterIdle = counters.Threshold;
+        double mbpsAfterIdle = counters.Mbps;
+        counters.Update(Start + 300, 1_110_000, null, 300, saturated: true);        // 100 000 bytes while saturated: a slower link
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(afterIdle, Is.EqualTo(10_000_000.0), "an unsaturated window keeps the estimate");
+            Assert.That(thresholdAfterIdle, Is.EqualTo(3_000_000));
+            Assert.That(mbpsAfterIdle, Is.EqualTo(0.8).Within(1e-9), "mbps still reports what the window carried");
+            Assert.That(counters.BandwidthBytesPerSecond, Is.EqualTo(1_000_000.0), "a saturated window lowers it");
+        });
+    }
+
+    [Test]
+    public void An_unsaturated_window_faster_than_the_estimate_raises_it()
+    {
+        var counters = new MigrationCounters(downtimeLimit: 300);
+        counters.StartWindow(Start, bytesWritten: 0);
+        counters.Update(Start + 100, 100_000, null, 300, saturated: true);
+        counters.Update(Start + 200, 2_100_000, null, 300, saturated: false);
+
+        Assert.That(counters.BandwidthBytesPerSecond, Is.EqualTo(20_000_000.0));
+    }
+
+    [Test]
+    public void Avail_switchover_bandwidth_replaces_the_estimate_in_the_threshold_and_expected_downtime()
+    {
+        var counters = new MigrationCounters(downtimeLimit: 300);
+        counters.StartWindow(Start, bytesWritten: 0);
+        counters.Update(Start + 100, 1_000_000, Ram(500, remaining: 4_000_000, dirtyRate: 10), 300, saturated: true, switchoverBandwidth: 40_000_000);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(counters.Threshold, Is.EqualTo(12_000_000), "40 MB/s × 300 ms");
+            Assert.That(counters.ExpectedDowntime, Is.EqualTo(100), "4 000 000 bytes at 40 000 bytes/ms");
+        });
+    }
 }

@@ -14,13 +14,10 @@ public sealed class MigrateSetParametersCommand(MigrationCoordinator migration) 
     [
         .. MigrationParameterNames.All.Select(name => new QmpParameter(
             name,
-            name switch
-            {
-                "cpu-throttle-tailslow" => QmpParameterType.Boolean,
+            MigrationParameterNames.IsBoolean(name) ? QmpParameterType.Boolean
                 // StrOrNull: a string, or null for "" (checked by MigrationParameterNames).
-                "tls-creds" or "tls-hostname" or "tls-authz" => QmpParameterType.Any,
-                _ => QmpParameterType.Integer,
-            },
+                : MigrationParameterNames.IsString(name) ? QmpParameterType.Any
+                : QmpParameterType.Integer,
             Optional: true)),
     ];
 
