@@ -99,6 +99,14 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
             }, cancellation).ConfigureAwait(false);
         }
 
+        if (settings.AutoConverge)
+        {
+            await source.Qmp.ReturnOfAsync("migrate-set-capabilities", new JsonObject
+            {
+                ["capabilities"] = new JsonArray(new JsonObject { ["capability"] = "auto-converge", ["state"] = true }),
+            }, cancellation).ConfigureAwait(false);
+        }
+
         await source.Qmp.ReturnOfAsync("migrate-set-parameters", new JsonObject
         {
             ["max-bandwidth"] = settings.MaxBandwidth,
@@ -182,7 +190,8 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
             if (pass != lastPass || clock.Elapsed - lastLine >= TimeSpan.FromSeconds(1) || IsFinal(info))
             {
                 Describe(info, out string text, out _, out _);
-                AnsiConsole.WriteLine($"  [{clock.Elapsed.TotalSeconds,6:F2} s] {text}");
+                // Plain output: a pipe has no width, so the line is not wrapped at 80 columns.
+                Console.Out.WriteLine($"  [{clock.Elapsed.TotalSeconds,6:F2} s] {text}");
                 lastPass = pass;
                 lastLine = clock.Elapsed;
             }
@@ -212,7 +221,9 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         long pass = ram?["dirty-sync-count"]?.GetValue<long>() ?? 0;
         total = ram?["total"]?.GetValue<long>() ?? 1;
         done = Math.Max(0, total - remaining);
-        text = $"{status,-9} pass {pass,3}  sent {Bytes(transferred),10}  left {Bytes(remaining),10}  dirty {dirtyRate,7} pages/s";
+        long throttle = info["cpu-throttle-percentage"]?.GetValue<long>() ?? 0;
+        text = $"{status,-9} pass {pass,3}  sent {Bytes(transferred),10}  left {Bytes(remaining),10}  dirty {dirtyRate,7} pages/s"
+            + (throttle > 0 ? $"  throttle {throttle}%" : "");
     }
 
     private static async Task<bool> WaitForDestinationAsync(DemoVm destination, CancellationToken cancellation)

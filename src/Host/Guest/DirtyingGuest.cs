@@ -37,6 +37,7 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
     private readonly Stopwatch _slice = Stopwatch.StartNew();
     private readonly VmBoundWorker _vcpu;
     private long _pacedPages;
+    private double _throttleDebtMs;
     private long _pagesWritten;
     private ulong _nextPage = StartAddress >> RamBlock.PageShift;
 
@@ -69,6 +70,27 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
     /// <summary>One batch of page writes, then the throttle and the pacing; on the vCPU thread while the VM runs.</summary>
     private void WriteBatch()
     {
+        if (_throttleDebtMs > 0 && _vm.CpuThrottlePercentage == 0)
+        {
+            _throttleDebtMs = 0; // the migration ended: the throttle is off
+        }
+
+        if (_throttleDebtMs > 0)
+        {
+            // Paid in naps of at most a slice, so that a stop parks the vCPU promptly.
+            long napStart = Stopwatch.GetTimestamp();
+            Thread.Sleep(TimeSpan.FromMilliseconds(Math.Min(_throttleDebtMs, ThrottleSliceMs)));
+            _throttleDebtMs -= Stopwatch.GetElapsedTime(napStart).TotalMilliseconds;
+            if (_throttleDebtMs <= 0)
+            {
+                _throttleDebtMs = 0;
+                _slice.Restart();
+                RestartPacing();
+            }
+
+            return;
+        }
+
         long firstPage = StartAddress >> RamBlock.PageShift;
         long endPage = _block.PageCount;
 
@@ -89,13 +111,18 @@ public sealed class DirtyingGuest : IDisposable, ISaveStateDevice
 
         Interlocked.Add(ref _pagesWritten, PagesPerBatch);
         int throttle = _vm.CpuThrottlePercentage;
-        if (throttle > 0 && _slice.Elapsed.TotalMilliseconds >= ThrottleSliceMs * (100 - throttle) / 100)
+        double ran = _slice.Elapsed.TotalMilliseconds;
+        if (throttle == 0)
         {
-            // Auto-converge: of every 10 ms slice the vCPU sleeps the throttled share, as QEMU's
-            // throttle timer makes every vCPU do.
-            Thread.Sleep(TimeSpan.FromMilliseconds(ThrottleSliceMs * throttle / 100));
             _slice.Restart();
-            RestartPacing();
+        }
+        else if (ran >= ThrottleSliceMs * (100 - throttle) / 100)
+        {
+            // Auto-converge: the vCPU is off for the throttled share of the time, as QEMU's
+            // throttle timer makes every vCPU do: what it ran (its pacing sleeps included, which
+            // are guest time too) earns ran × p / (100 - p) off.
+            _throttleDebtMs = ran * throttle / (100.0 - throttle);
+            return;
         }
 
         _pacedPages += PagesPerBatch;

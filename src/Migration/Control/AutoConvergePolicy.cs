@@ -2,7 +2,8 @@ namespace MiniVmm.Migration.Control;
 
 /// <summary>
 /// The auto-converge throttle decision, taken at each dirty sync that closes a period of at least
-/// <see cref="PeriodMilliseconds"/>: the guest dirtied "too much" in the period when the bytes it
+/// <see cref="PeriodMilliseconds"/> (<see cref="ComputedPeriodMilliseconds"/> with the computed
+/// rule): the guest dirtied "too much" in the period when the bytes it
 /// dirtied exceed <see cref="MigrationParameters.ThrottleTriggerThreshold"/> percent of the bytes
 /// sent in it. What follows depends on <see cref="MigrationParameters.XThrottleComputed"/>:
 /// <list type="bullet">
@@ -26,13 +27,20 @@ namespace MiniVmm.Migration.Control;
 /// </summary>
 public sealed class AutoConvergePolicy
 {
-    /// <summary>The shortest period a decision covers, in milliseconds.</summary>
+    /// <summary>The shortest period a decision covers, in milliseconds (QEMU's).</summary>
     public const long PeriodMilliseconds = 1000;
+
+    /// <summary>
+    /// The shortest period with the computed rule: it measures the pages the syncs found dirty in
+    /// the period itself, not a once-a-second rate, so half a second tells enough.
+    /// </summary>
+    public const long ComputedPeriodMilliseconds = 500;
 
     private const double PageSize = 4096.0;
 
     private long _periodStart;
     private long _periodBytes;
+    private long _periodPages;
     private int _triggers;
 
     /// <summary>
@@ -40,27 +48,27 @@ public sealed class AutoConvergePolicy
     /// starts a period; a call less than <see cref="PeriodMilliseconds"/> into a period changes nothing.
     /// </summary>
     /// <param name="nowMs">The time, in milliseconds (any fixed origin; never 0 on the first call).</param>
-    /// <param name="dirtyPagesRate">The guest's dirty page rate, in pages per second, under the throttle now in force.</param>
+    /// <param name="pagesDirtied">Pages the dirty syncs have found newly dirty so far (<see cref="RamTransferStats.PagesDirtied"/>).</param>
     /// <param name="bytesSent">Stream bytes sent so far.</param>
     /// <param name="currentThrottle">The vCPU throttle percentage now in force.</param>
     /// <param name="parameters">The parameters in force.</param>
     /// <returns>The new throttle percentage, or null to leave it as it is.</returns>
-    public int? OnSync(long nowMs, long dirtyPagesRate, long bytesSent, int currentThrottle, MigrationParameters parameters)
+    public int? OnSync(long nowMs, long pagesDirtied, long bytesSent, int currentThrottle, MigrationParameters parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         if (_periodStart == 0)
         {
-            (_periodStart, _periodBytes) = (nowMs, bytesSent);
+            (_periodStart, _periodBytes, _periodPages) = (nowMs, bytesSent, pagesDirtied);
             return null;
         }
 
-        if (nowMs - _periodStart < PeriodMilliseconds)
+        long period = parameters.XThrottleComputed ? ComputedPeriodMilliseconds : PeriodMilliseconds;
+        if (nowMs - _periodStart < period)
         {
             return null;
         }
 
-        double seconds = (nowMs - _periodStart) / 1000.0;
-        double dirtyBytes = dirtyPagesRate * PageSize * seconds;
+        double dirtyBytes = (pagesDirtied - _periodPages) * PageSize;
         double triggerBytes = (bytesSent - _periodBytes) * parameters.ThrottleTriggerThreshold / 100.0;
         int? next = null;
         if (dirtyBytes > triggerBytes && (parameters.XThrottleComputed || ++_triggers >= 2))
@@ -69,7 +77,7 @@ public sealed class AutoConvergePolicy
             next = Next(currentThrottle, dirtyBytes, triggerBytes, parameters);
         }
 
-        (_periodStart, _periodBytes) = (nowMs, bytesSent);
+        (_periodStart, _periodBytes, _periodPages) = (nowMs, bytesSent, pagesDirtied);
         return next == currentThrottle ? null : next;
     }
 

@@ -615,7 +615,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         long now = NowMs();
-        if (_autoConverge.OnSync(now, ram.DirtyPagesRate, stream.BytesWritten, _vm.CpuThrottlePercentage, Parameters) is { } next)
+        if (_autoConverge.OnSync(now, ram.PagesDirtied, stream.BytesWritten, _vm.CpuThrottlePercentage, Parameters) is { } next)
         {
             _vm.CpuThrottlePercentage = next;
             _recorder.AddEvent(MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture));

@@ -2,7 +2,8 @@ namespace MiniVmm.Migration.Control;
 
 /// <summary>
 /// What the RAM handler has sent so far in the current migration, as <c>query-migrate</c>'s
-/// <c>ram</c> member reports it. An immutable snapshot.
+/// <c>ram</c> member reports it, and <see cref="PagesDirtied"/>: the pages dirty syncs found newly
+/// dirty since setup (what the auto-converge decision measures the guest by). An immutable snapshot.
 /// </summary>
 public sealed record RamTransferStats(
     long Transferred,
@@ -15,7 +16,8 @@ public sealed record RamTransferStats(
     long DirtySyncCount,
     long PrecopyBytes,
     long DowntimeBytes,
-    long PageSize = 4096)
+    long PageSize = 4096,
+    long PagesDirtied = 0)
 {
     /// <summary>No RAM, nothing sent.</summary>
     public static RamTransferStats Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);

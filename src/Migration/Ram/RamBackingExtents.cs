@@ -3,9 +3,13 @@ namespace MiniVmm.Migration.Ram;
 /// <summary>
 /// Finds pages of a RAM block whose memfd has never been written (holes) without touching them:
 /// reading such a page through the mapping would allocate it, so zero-page detection asks the
-/// file (lseek SEEK_DATA / SEEK_HOLE) first and remembers the extent it got. The remembered
-/// extent must be forgotten (<see cref="Forget"/>) whenever pages may have been written since,
-/// e.g. at the start of every send pass and after the loader writes a page. One thread.
+/// file (lseek SEEK_DATA / SEEK_HOLE) first and remembers the extent it got. A page written
+/// since stops being a hole, so a remembered hole must be forgotten (<see cref="Forget"/>)
+/// whenever pages may have been written, e.g. at the start of every send pass and after the
+/// loader writes a page; a remembered data extent stays true (nothing punches holes into guest
+/// RAM). A chunk in <see cref="RamBlock.Populated"/> is data without asking the file: on a
+/// populated shmem file each SEEK_HOLE walks the page cache up to the next hole, which made a
+/// prefaulted destination's zero pages cost a walk of all its RAM each. One thread.
 /// </summary>
 internal sealed class RamBackingExtents
 {
@@ -16,16 +20,24 @@ internal sealed class RamBackingExtents
 
     public RamBackingExtents(RamBlock block) => _block = block;
 
-    /// <summary>Drops the remembered extent.</summary>
+    /// <summary>Drops the remembered extent if it is a hole (pages may have been written into it since).</summary>
     public void Forget()
     {
-        _start = 0;
-        _end = 0;
+        if (_hole)
+        {
+            _start = 0;
+            _end = 0;
+        }
     }
 
     /// <summary>Whether the page at byte <paramref name="offset"/> lies in a hole of the memfd (reads as zeros, never written).</summary>
     public bool IsHole(long offset)
     {
+        if (_block.Populated.IsClaimed(offset / RamBlock.PopulateChunk))
+        {
+            return false;
+        }
+
         if (offset < _start || offset >= _end)
         {
             Query(offset);

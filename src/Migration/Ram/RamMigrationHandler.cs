@@ -50,6 +50,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     private bool _anyInFlight;
     private long _periodStart;
     private long _periodDirtied;
+    private long _pagesDirtied;
 
     // Statistics: written by the migration thread, read by anyone.
     private long _transferred;
@@ -299,7 +300,8 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
             DirtySyncCount: Volatile.Read(ref _dirtySyncCount),
             PrecopyBytes: Volatile.Read(ref _precopyBytes),
             DowntimeBytes: Volatile.Read(ref _downtimeBytes),
-            PageSize: RamBlock.PageSize);
+            PageSize: RamBlock.PageSize,
+            PagesDirtied: Volatile.Read(ref _pagesDirtied));
     }
 
     /// <summary>
@@ -321,6 +323,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
 
             Volatile.Write(ref _dirtyPages, _dirtyPages + fresh);
             _periodDirtied += fresh;
+            Volatile.Write(ref _pagesDirtied, _pagesDirtied + fresh);
             Volatile.Write(ref _dirtySyncCount, _dirtySyncCount + 1);
             long now = _time.GetTimestamp();
             TimeSpan elapsed = _time.GetElapsedTime(_periodStart, now);
@@ -501,6 +504,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         Volatile.Write(ref _downtimeBytes, 0);
         Volatile.Write(ref _dirtySyncCount, 0);
         Volatile.Write(ref _dirtyPagesRate, 0);
+        Volatile.Write(ref _pagesDirtied, 0);
     }
 
     private BigLock.Scope? TakeBigLockUnlessHeld() => _vm.Bql.IsHeld ? null : _vm.Bql.Acquire();

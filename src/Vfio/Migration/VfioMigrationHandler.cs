@@ -193,7 +193,7 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     }
 
     /// <summary>
-    /// <c>save_live_iterate</c>: one read of the data fd as a DATA record, then END_OF_STATE —
+    /// <c>save_live_iterate</c>: up to a buffer of the data fd as a DATA record, then END_OF_STATE —
     /// or, once with switchover-ack, INIT_DATA_SENT when the initial data is all out. Migration
     /// thread, big lock not held.
     /// </summary>
@@ -208,19 +208,27 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
         IterationOutcome outcome;
         lock (_gate)
         {
-            read = ReadBlock();
-            if (read == 0)
+            // One DATA record of up to a buffer: a device whose fd hands out less per read (a
+            // pipe gives 64 KiB) is read again while it still reports precopy data, so that its
+            // initial data is not starved to one small read per round beside a busy RAM.
+            read = 0;
+            do
             {
-                _initialBytes = 0;
-                _dirtyBytes = 0;
-            }
-            else
-            {
-                ulong left = (ulong)read;
+                int got = ReadBlock(read);
+                if (got == 0)
+                {
+                    _initialBytes = 0;
+                    _dirtyBytes = 0;
+                    break;
+                }
+
+                read += got;
+                ulong left = (ulong)got;
                 ulong fromInitial = Math.Min(left, _initialBytes);
                 _initialBytes -= fromInitial;
                 _dirtyBytes -= Math.Min(left - fromInitial, _dirtyBytes);
             }
+            while (read < DataBufferSize && _initialBytes + _dirtyBytes > 0);
 
             trailer = VfioStreamTag.EndOfState;
             if (_switchoverAck.IsEnabled && _initialBytes == 0 && !_initialDataSent)
@@ -537,7 +545,7 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     /// The read half of QEMU's <c>vfio_save_block</c>: one read of the data fd into the buffer;
     /// ENOMSG and EOF count as 0. Handler lock held.
     /// </summary>
-    private int ReadBlock()
+    private int ReadBlock(int offset = 0)
     {
         if (_dataFd is null || _buffer is null)
         {
@@ -546,7 +554,7 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
 
         try
         {
-            return _device.ReadData(_dataFd, _buffer);
+            return _device.ReadData(_dataFd, _buffer.AsSpan(offset));
         }
         catch (NativeCallException error) when (error.Errno == Errno.ENOMSG)
         {

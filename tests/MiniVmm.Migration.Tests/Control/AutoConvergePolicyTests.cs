@@ -11,8 +11,8 @@ public sealed class AutoConvergePolicyTests
 {
     private const long Start = 10_000;
 
-    // 1000 dirty pages/s is 4 096 000 bytes dirtied per second: far more than the 1 000 bytes
-    // sent per period below, so every period of 1 s or more trips the trigger.
+    // 1000 pages found dirty per second is 4 096 000 bytes dirtied per second: far more than the
+    // 1 000 bytes sent per period below, so every period of 1 s or more trips the trigger.
     private const long Dirty = 1000;
 
     /// <summary>QEMU 7.2's rule: the step tests below hold it to QEMU's numbers.</summary>
@@ -27,7 +27,7 @@ public sealed class AutoConvergePolicyTests
         int throttle = 0;
         for (int i = 0; i < count; i++)
         {
-            int? next = policy.OnSync(Start + i * stepMs, dirty, bytesSent: i * 1000L, throttle, parameters);
+            int? next = policy.OnSync(Start + i * stepMs, dirty * i * stepMs / 1000, bytesSent: i * 1000L, throttle, parameters);
             decisions.Add(next);
             throttle = next ?? throttle;
         }
@@ -40,6 +40,22 @@ public sealed class AutoConvergePolicyTests
     {
         var policy = new AutoConvergePolicy();
         Assert.That(policy.OnSync(Start, Dirty, 0, 0, Defaults), Is.Null);
+    }
+
+    [Test]
+    public void The_computed_rule_decides_after_half_a_second_where_qemu_s_rule_waits_a_second()
+    {
+        var computed = new AutoConvergePolicy();
+        computed.OnSync(Start, 0, 0, 0, Computed);
+        var qemu = new AutoConvergePolicy();
+        qemu.OnSync(Start, 0, 0, 0, Defaults);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(computed.OnSync(Start + 499, Dirty, 500, 0, Computed), Is.Null, "499 ms: not a period yet");
+            Assert.That(computed.OnSync(Start + 500, Dirty, 500, 0, Computed), Is.Not.Null);
+            Assert.That(qemu.OnSync(Start + 500, Dirty, 500, 0, Defaults), Is.Null);
+        });
     }
 
     [Test]
@@ -62,11 +78,11 @@ public sealed class AutoConvergePolicyTests
         var policy = new AutoConvergePolicy();
         Assert.Multiple(() =>
         {
-            Assert.That(policy.OnSync(Start, Dirty, 0, 0, Defaults), Is.Null);
-            Assert.That(policy.OnSync(Start + 999, Dirty, 0, 0, Defaults), Is.Null, "999 ms: not a period yet");
-            Assert.That(policy.OnSync(Start + 1000, Dirty, 0, 0, Defaults), Is.Null, "1 s: the first tripped period");
-            Assert.That(policy.OnSync(Start + 1500, Dirty, 0, 0, Defaults), Is.Null, "half a period");
-            Assert.That(policy.OnSync(Start + 2000, Dirty, 0, 0, Defaults), Is.EqualTo(20), "the second tripped period");
+            Assert.That(policy.OnSync(Start, 0, 0, 0, Defaults), Is.Null);
+            Assert.That(policy.OnSync(Start + 999, 999, 0, 0, Defaults), Is.Null, "999 ms: not a period yet");
+            Assert.That(policy.OnSync(Start + 1000, 1000, 0, 0, Defaults), Is.Null, "1 s: the first tripped period");
+            Assert.That(policy.OnSync(Start + 1500, 1500, 0, 0, Defaults), Is.Null, "half a period");
+            Assert.That(policy.OnSync(Start + 2000, 2000, 0, 0, Defaults), Is.EqualTo(20), "the second tripped period");
         });
     }
 
@@ -86,7 +102,7 @@ public sealed class AutoConvergePolicyTests
         var decisions = new List<int?>();
         for (int i = 0; i < 6; i++)
         {
-            decisions.Add(policy.OnSync(Start + i * 1000L, dirtyPagesRate: 1, bytesSent: i * 10_000L, 0, Defaults));
+            decisions.Add(policy.OnSync(Start + i * 1000L, pagesDirtied: i, bytesSent: i * 10_000L, 0, Defaults));
         }
 
         Assert.That(decisions, Is.All.Null);
@@ -103,7 +119,7 @@ public sealed class AutoConvergePolicyTests
             int? last = null;
             for (int i = 0; i < 3; i++)
             {
-                last = policy.OnSync(Start + i * 1000L, dirtyPagesRate: 1, bytesSent: i * 10_000L, 0, parameters);
+                last = policy.OnSync(Start + i * 1000L, pagesDirtied: i, bytesSent: i * 10_000L, 0, parameters);
             }
 
             return last;
@@ -129,8 +145,8 @@ public sealed class AutoConvergePolicyTests
         // Half the 50 % trigger of 128 MiB/s is 32 MiB/s: the guest may keep 32/195 of its CPU,
         // 16.4 %, so the throttle is 84 %.
         var policy = new AutoConvergePolicy();
-        policy.OnSync(Start, 50_000, 0, 0, Computed);
-        int? first = policy.OnSync(Start + 8000, 50_000, 1L << 30, 0, Computed);
+        policy.OnSync(Start, 0, 0, 0, Computed);
+        int? first = policy.OnSync(Start + 8000, 400_000, 1L << 30, 0, Computed);
 
         Assert.That(first, Is.EqualTo(84));
     }
@@ -142,7 +158,7 @@ public sealed class AutoConvergePolicyTests
         // were sent: half the trigger is 102 400 bytes/s, a quarter of what it dirtied, so it may keep
         // 50 % / 4 = 12.5 % of the CPU: 88 % (rounded up).
         var policy = new AutoConvergePolicy();
-        policy.OnSync(Start, 100, 0, 50, Computed);
+        policy.OnSync(Start, 0, 0, 50, Computed);
         int? next = policy.OnSync(Start + 1000, 100, 409_600, 50, Computed);
 
         Assert.That(next, Is.EqualTo(88));
@@ -153,14 +169,14 @@ public sealed class AutoConvergePolicyTests
     {
         // Barely over the trigger: the needed level is below cpu-throttle-initial, which wins.
         var policy = new AutoConvergePolicy();
-        policy.OnSync(Start, 1, 0, 0, Computed);
+        policy.OnSync(Start, 0, 0, 0, Computed);
         int? next = policy.OnSync(Start + 1000, 1, 8000, 0, Computed with { CpuThrottleInitial = 30 });
 
         // 4096 dirtied vs a 4000-byte trigger: needed 100 - 100 × 2000 / 4096 = 52 > 30.
         Assert.That(next, Is.EqualTo(52));
 
         var again = new AutoConvergePolicy();
-        again.OnSync(Start, 1, 0, 0, Computed);
+        again.OnSync(Start, 0, 0, 0, Computed);
         int? initial = again.OnSync(Start + 1000, 1, 8000, 0, Computed with { CpuThrottleInitial = 60 });
         Assert.That(initial, Is.EqualTo(60), "cpu-throttle-initial is the floor of the first step");
     }
@@ -169,9 +185,9 @@ public sealed class AutoConvergePolicyTests
     public void The_computed_rule_stops_at_max_cpu_throttle_and_reports_no_change_there()
     {
         var policy = new AutoConvergePolicy();
-        policy.OnSync(Start, Dirty, 0, 0, Computed);
+        policy.OnSync(Start, 0, 0, 0, Computed);
         int? first = policy.OnSync(Start + 1000, Dirty, 1000, 0, Computed with { MaxCpuThrottle = 90 });
-        int? second = policy.OnSync(Start + 2000, Dirty, 2000, 90, Computed with { MaxCpuThrottle = 90 });
+        int? second = policy.OnSync(Start + 2000, 2 * Dirty, 2000, 90, Computed with { MaxCpuThrottle = 90 });
 
         Assert.Multiple(() =>
         {
@@ -188,15 +204,15 @@ public sealed class AutoConvergePolicyTests
         // At 40 %: 60 % CPU. Dirtied 4096 × 1 × 1 s against a 50 % trigger of 7000 sent (3500):
         // ideal CPU = floor(60 × 3500 / 4096) = 51, a gap of 9 < 10: throttle 49.
         var near = new AutoConvergePolicy();
-        near.OnSync(Start, 1, 0, 40, tailslow);
+        near.OnSync(Start, 0, 0, 40, tailslow);
         near.OnSync(Start + 1000, 1, 7000, 40, tailslow);
-        int? small = near.OnSync(Start + 2000, 1, 14_000, 40, tailslow);
+        int? small = near.OnSync(Start + 2000, 2, 14_000, 40, tailslow);
 
         // Far over the trigger the gap is large: the increment caps it.
         var far = new AutoConvergePolicy();
-        far.OnSync(Start, Dirty, 0, 40, tailslow);
+        far.OnSync(Start, 0, 0, 40, tailslow);
         far.OnSync(Start + 1000, Dirty, 1000, 40, tailslow);
-        int? capped = far.OnSync(Start + 2000, Dirty, 2000, 40, tailslow);
+        int? capped = far.OnSync(Start + 2000, 2 * Dirty, 2000, 40, tailslow);
 
         Assert.Multiple(() =>
         {
