@@ -318,7 +318,6 @@ public sealed partial class MigrationSession : IDisposable
     {
         while (Status == MigrationStatus.Active)
         {
-            long before = stream.BytesWritten;
             if (!stream.IsRateLimited && IterateOnce(writer, stream))
             {
                 break;
@@ -332,7 +331,7 @@ public sealed partial class MigrationSession : IDisposable
             // A round that found (next to) nothing to send while the pending data is still over
             // the threshold (what is left moves only at the switchover, or waits for an ack):
             // wait out the rate window instead of syncing the dirty log in a tight loop.
-            bool idle = _lastRoundFinished && stream.BytesWritten - before < IdleRoundBytes;
+            bool idle = _lastRoundFinished && _lastRoundBytes < IdleRoundBytes;
             WaitForRateWindow(stream, idle);
         }
 
@@ -405,7 +404,9 @@ public sealed partial class MigrationSession : IDisposable
         // Iterating can no longer shrink what is pending (every entry sent all it had and the
         // rest, like a device's stop-copy size, only moves at switchover): complete, whatever the
         // threshold says. Otherwise a stopped VM with such a device would iterate forever.
-        bool stuck = _lastRoundFinished && pending == _lastPending;
+        // (A round that found next to nothing to send says the same: what is left is dirtied
+        // faster than nothing, but sending it again cannot shrink the rest.)
+        bool stuck = _lastRoundFinished && (pending == _lastPending || _lastRoundBytes < IdleRoundBytes);
         bool ready = pending <= (ulong)threshold || stuck;
         if (ready && canSwitchover)
         {
@@ -426,7 +427,9 @@ public sealed partial class MigrationSession : IDisposable
         // the devices whose initial data the ack waits for (RAM of a busy guest, or a running
         // device, always has more), and the source would never switch over: iterate them all.
         bool everyEntry = _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
+        long before = stream.BytesWritten;
         _lastRoundFinished = writer.Iterate(everyEntry) == IterationOutcome.Finished;
+        _lastRoundBytes = stream.BytesWritten - before;
         _windowSaturated |= !_lastRoundFinished;
         _lastPending = pending;
         return false;
@@ -454,6 +457,7 @@ public sealed partial class MigrationSession : IDisposable
     private bool _lastRoundFinished;
     private ulong _lastPending = ulong.MaxValue;
     private bool _windowSaturated;
+    private long _lastRoundBytes = long.MaxValue;
 
     /// <summary>A round that sends less than this found nothing worth a new sync right away.</summary>
     private const long IdleRoundBytes = 64 << 10;
