@@ -64,7 +64,10 @@ public static class MachineServiceCollectionExtensions
                 provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException("-guest harness needs RAM (use -m)"),
                 provider.GetRequiredService<VirtualMachine>(),
                 reason => provider.GetRequiredService<MigrationCoordinator>().FailOutgoing(reason),
-                provider.GetRequiredService<ILogger<HarnessGuest>>()));
+                provider.GetRequiredService<ILogger<HarnessGuest>>())
+            {
+                ActivityNotes = new CoordinatorActivityNotes(provider),
+            });
             services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<HarnessGuest>());
             services.AddQmpCommand<QueryGuestHarnessCommand>();
         }
