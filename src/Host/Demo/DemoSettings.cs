@@ -7,9 +7,10 @@ namespace MiniVmm.Host.Demo;
 /// <param name="DowntimeLimitMs">The source's downtime-limit.</param>
 /// <param name="Guest">Which guest writes RAM: <see cref="DemoGuest.Dirty"/> (built in) or <see cref="DemoGuest.Harness"/> (the Rust reference harness in its own process).</param>
 /// <param name="HarnessBinary">The harness binary for <see cref="DemoGuest.Harness"/>; null finds (and builds) the checkout's.</param>
+/// <param name="ReportPath">Where to write the migration report (HTML; its JSON goes beside it); null for none.</param>
 public sealed record DemoSettings(
     string RamSize = "1G", long GuestPagesPerSecond = 50_000, long MaxBandwidth = 0, long DowntimeLimitMs = 300,
-    DemoGuest Guest = DemoGuest.Dirty, string? HarnessBinary = null);
+    DemoGuest Guest = DemoGuest.Dirty, string? HarnessBinary = null, string? ReportPath = null);
 
 /// <summary>The guest the demo migrates.</summary>
 public enum DemoGuest

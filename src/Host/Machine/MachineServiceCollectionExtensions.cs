@@ -10,6 +10,7 @@ using MiniVmm.Host.Objects;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
 using MiniVmm.Host.Qmp.Commands.Migration;
+using MiniVmm.Host.Reports;
 using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Machine;
 using MiniVmm.Migration.Ram;
@@ -105,6 +106,7 @@ public static class MachineServiceCollectionExtensions
         return services
             .AddQmpCommand<ObjectAddCommand>()
             .AddQmpCommand<ObjectDelCommand>()
+            .AddSingleton<MigrationReportWriter>()
             .AddQmpCommand<MigrateCommand>()
             .AddQmpCommand<MigrateIncomingCommand>()
             .AddQmpCommand<MigrateCancelCommand>()

@@ -37,18 +37,20 @@ internal static class PassBytesPlot
             plot.Series(name, label, bars.ToString());
         }
 
-        int labelEvery = Math.Max(1, (int)Math.Ceiling(groups.Count / 20.0));
+        double widestLabel = groups.Count == 0 ? 0 : groups.Max(g => g.Label.Length) * 6.5;
+        int labelEvery = Math.Max(1, (int)Math.Ceiling((widestLabel + 10) / slot));
         for (int i = 0; i < groups.Count; i++)
         {
             double x = left + (i * slot) + (slot / 2);
-            if (i % labelEvery == 0 || i == groups.Count - 1)
+            if (i % labelEvery == 0)
             {
                 plot.Raw(Invariant($"<text class=\"tick\" x=\"{Coordinate(x)}\" y=\"{Coordinate(plot.PlotBottom + 16)}\" text-anchor=\"middle\">{Escape(groups[i].Label)}</text>"));
             }
 
             if (data.Report.Switchover is { } decision && groups[i].Contains(decision.Pass))
             {
-                plot.Raw(Invariant($"<g class=\"switchover-marker\"><line x1=\"{Coordinate(x)}\" x2=\"{Coordinate(x)}\" y1=\"{SvgPlot.PlotTop - 4}\" y2=\"{Coordinate(plot.PlotBottom)}\"/><text x=\"{Coordinate(x + 4)}\" y=\"{SvgPlot.PlotTop + 8}\">switchover</text></g>"));
+                bool leftSide = x > SvgPlot.Width - SvgPlot.MarginRight - 90;
+                plot.Raw(Invariant($"<g class=\"switchover-marker\"><line x1=\"{Coordinate(x)}\" x2=\"{Coordinate(x)}\" y1=\"{SvgPlot.PlotTop - 4}\" y2=\"{Coordinate(plot.PlotBottom)}\"/><text x=\"{Coordinate(leftSide ? x - 4 : x + 4)}\" y=\"{SvgPlot.PlotTop + 8}\" text-anchor=\"{(leftSide ? "end" : "start")}\">switchover</text></g>"));
             }
         }
 

@@ -17,7 +17,8 @@ internal static class PendingPlot
         }
 
         var values = new ValueAxis(max, plot.PlotBottom, SvgPlot.PlotTop, v => ReportFormat.Bytes(v), binary: true);
-        plot.Line("pending", "pending", SeriesColors.Pending, data.Points(values, s => s.PendingBytes));
+        // During setup nothing has been estimated yet: a 0 there would read as "nothing to send".
+        plot.Line("pending", "pending", SeriesColors.Pending, data.Points(values, s => s.PendingBytes, s => s.Status != "setup"));
         plot.Line("threshold", "threshold (bandwidth × downtime-limit)", SeriesColors.Threshold, data.StepPoints(values, s => s.ThresholdBytes), dashed: true);
         if (data.Report.Switchover is { } d)
         {

@@ -53,8 +53,8 @@ internal sealed class ReportPlotData
     public long PageSize { get; }
 
     /// <summary>The points of <paramref name="value"/> over the samples, on <paramref name="axis"/>.</summary>
-    public List<(double X, double Y)> Points(ValueAxis axis, Func<ReportSample, double> value) =>
-        [.. Report.Samples.Select(s => (Time.X(s.TimeMs), axis.Y(value(s))))];
+    public List<(double X, double Y)> Points(ValueAxis axis, Func<ReportSample, double> value, Func<ReportSample, bool>? where = null) =>
+        [.. Report.Samples.Where(s => where?.Invoke(s) ?? true).Select(s => (Time.X(s.TimeMs), axis.Y(value(s))))];
 
     /// <summary>Like <see cref="Points"/>, holding each value until the next sample (a step line).</summary>
     public List<(double X, double Y)> StepPoints(ValueAxis axis, Func<ReportSample, double> value)

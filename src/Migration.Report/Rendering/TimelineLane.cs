@@ -19,9 +19,9 @@ internal sealed record TimelineLane(string Series, string Label, IReadOnlyList<(
     {
         var lanes = new List<TimelineLane>
         {
-            new("status", "migration status", ChangesOf(events, e => e.Kind == MigrationTimelineEventKind.Status ? e.Name : null)),
-            new("run-state", "source run state", ChangesOf(events, e => e.Kind == MigrationTimelineEventKind.RunState ? e.Name : null)),
-            new("phase", "migration phase", ChangesOf(events, e => e.Kind == MigrationTimelineEventKind.Phase ? e.Name : null)),
+            new("status", "migration", ChangesOf(events, e => e.Kind == MigrationTimelineEventKind.Status ? e.Name : null)),
+            new("run-state", "source VM", ChangesOf(events, e => e.Kind == MigrationTimelineEventKind.RunState ? e.Name : null)),
+            new("phase", "phase", ChangesOf(events, e => e.Kind == MigrationTimelineEventKind.Phase ? e.Name : null)),
         };
         var devices = new SortedDictionary<string, List<(long, string, string?)>>(StringComparer.Ordinal);
         foreach (ReportEvent e in events)
@@ -51,7 +51,7 @@ internal sealed record TimelineLane(string Series, string Label, IReadOnlyList<(
         });
         if (harness.Count > 0)
         {
-            lanes.Add(new TimelineLane("harness", "guest harness", harness));
+            lanes.Add(new TimelineLane("harness", "harness", harness));
         }
 
         return lanes;
