@@ -1,5 +1,5 @@
 using System.Globalization;
-using System.Net;
+using System.Text;
 
 namespace MiniVmm.Migration.Report.Rendering;
 
@@ -29,7 +29,29 @@ internal static class ReportFormat
     public static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Text made safe for HTML content and attribute values.</summary>
-    public static string Escape(string? text) => WebUtility.HtmlEncode(text ?? "");
+    public static string Escape(string? text)
+    {
+        if (string.IsNullOrEmpty(text) || text.AsSpan().IndexOfAny("&<>\"'") < 0)
+        {
+            return text ?? "";
+        }
+
+        var escaped = new StringBuilder(text.Length + 16);
+        foreach (char c in text)
+        {
+            escaped.Append(c switch
+            {
+                '&' => "&amp;",
+                '<' => "&lt;",
+                '>' => "&gt;",
+                '"' => "&quot;",
+                '\'' => "&#39;",
+                _ => c.ToString(),
+            });
+        }
+
+        return escaped.ToString();
+    }
 
     /// <summary>Formats with the invariant culture.</summary>
     public static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
