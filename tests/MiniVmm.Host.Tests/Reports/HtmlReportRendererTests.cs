@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Report.Model;
 using MiniVmm.Migration.Report.Rendering;
 
@@ -42,6 +43,19 @@ public sealed class HtmlReportRendererTests
         Assert.That(html, Does.Contain("data-reason=\"PendingBelowThreshold\""));
         Assert.That(html, Does.Contain("pending 3.1 MiB ≤ threshold 9.4 MiB (31.3 MiB/s measured bandwidth × 300 ms downtime-limit)"));
         Assert.That(html, Does.Contain("in pass 300"));
+    }
+
+    [TestCase(SwitchoverReason.NothingPending, 0L, "nothing was left to send (pending 0 B).")]
+    [TestCase(SwitchoverReason.IterationStalled, 20L << 20, "forced — pending 20 MiB was still above the threshold 9.4 MiB, but another pass could not make it smaller")]
+    public void Each_reason_reads_as_what_happened(SwitchoverReason reason, long pending, string says)
+    {
+        MigrationReport report = SyntheticReports.Make(passes: 4);
+        report = report with { Switchover = report.Switchover! with { Reason = reason, PendingBytes = pending } };
+
+        string html = HtmlReportRenderer.Render(report);
+
+        Assert.That(html, Does.Contain($"data-reason=\"{reason}\""));
+        Assert.That(html, Does.Contain("Switched over at ").And.Contain(says));
     }
 
     [Test]
