@@ -67,7 +67,7 @@ public static class HtmlReportRenderer
             "The source keeps sending passes while pending (what is left) is above the threshold (what the measured bandwidth moves within the downtime limit); it switches over (red line) once pending is at or below it. The shaded band is the downtime; dotted grey lines are pass starts.");
         string rateCaption = RatePlot.AnyDirtyRate(data)
             ? "The guest's dirty rate (pages it wrote per second × page size) against the bandwidth the stream reached; a migration converges when the first stays below the second."
-            : "The dirty rate was 0 in every sample: the guest wrote no page that a sync counted (an idle guest), or the migration was shorter than one dirty-rate measurement. Only the bandwidth is above 0.";
+            : "The dirty rate was 0 in every sample. It is measured, as in QEMU, over periods of about a second between dirty syncs: either the guest wrote no page (an idle guest) or the migration ended before the first period did. It does not mean the guest stood still; only the bandwidth was measured.";
         Figure(html, RatePlot.Render(data), rateCaption);
         Figure(html, SectionBytesPlot.Render(data),
             "Stream bytes sent so far by section: RAM, VFIO device data, the guest harness's state and everything else (other devices and the stream's framing).");
