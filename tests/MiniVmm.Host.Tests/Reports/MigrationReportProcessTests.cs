@@ -211,6 +211,28 @@ public sealed class MigrationReportProcessTests
         Assert.That((await vm.QueryMigrateAsync()).Count, Is.EqualTo(0), "no migration started");
     }
 
+    [Test]
+    public async Task A_failed_migration_gets_a_report_too_saying_why_it_never_switched_over()
+    {
+        Vm vm = await StartAsync("failing", []);
+        string html = _temp.File("failed.html");
+
+        await vm.ReturnOfAsync("migrate", new JsonObject { ["uri"] = $"unix:{_temp.File("nobody-listens.sock")}", ["x-report"] = html });
+        JsonObject info = await vm.WaitForMigrationEndAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(html))
+        {
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(20)), "no report of the failed migration");
+            await Task.Delay(20);
+        }
+
+        string page = await File.ReadAllTextAsync(html);
+        Assert.That(info["status"]?.GetValue<string>(), Is.EqualTo("failed"));
+        Assert.That(page, Does.Contain("data-reason=\"none\""));
+        Assert.That(System.Net.WebUtility.HtmlDecode(page), Does.Contain($"No switchover: the migration failed before it switched over ({info["error-desc"]!.GetValue<string>()})."));
+        Assert.That(ReportHtml.SummaryValues(page)["error-desc"], Is.EqualTo(info["error-desc"]!.GetValue<string>()));
+    }
+
     /// <summary>A query-migrate member by path (<c>ram.transferred</c>), written as the summary's data-value writes it.</summary>
     private string QueryMigrateValue(string key)
     {
