@@ -62,6 +62,13 @@ internal static class PassBytesPlot
             : size > 1
                 ? Invariant($"{passes} passes, summed in runs of {size} so that each bar can be read (near convergence passes can follow each other every few milliseconds). Hover a bar for its figures.")
                 : Invariant($"{passes} passes, one bar each. The last bar is the pass cut short by the switchover; what went with the VM stopped is in the downtime bytes.");
+        if (passes >= 2)
+        {
+            long first = data.Report.Passes[0].BytesSent.Total;
+            long rest = data.Report.Passes.Skip(1).Sum(p => p.BytesSent.Total);
+            caption += Invariant($" The first pass sends every page ({Bytes(first)}); the {passes - 1} after it sent {Bytes(rest)} together, only what the guest dirtied again.");
+        }
+
         return (plot.Render(values, time: null, markers: null), caption);
     }
 }
