@@ -9,6 +9,7 @@ missing=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
 command -v socat >/dev/null 2>&1 || missing+=(socat)
 command -v cargo >/dev/null 2>&1 || missing+=(cargo)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the migration report's browser test
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -76,6 +76,9 @@ public sealed partial class HarnessGuest : ISaveStateDevice, IDisposable
     /// <summary>The socket the harness connects to.</summary>
     public string SocketPath => _options.SocketPath;
 
+    /// <summary>Where each PAUSE and RUN is noted during an outgoing migration (its report's timeline); null for nowhere.</summary>
+    public MiniVmm.Migration.Control.IMigrationActivityNotes? ActivityNotes { get; init; }
+
     /// <summary>The regions SET_MEM_TABLE sends, one per RAM block, in the blocks' order.</summary>
     public IReadOnlyList<HarnessMemoryRegion> MemoryTable { get; }
 
@@ -223,14 +226,28 @@ public sealed partial class HarnessGuest : ISaveStateDevice, IDisposable
             return;
         }
 
-        if (running)
+        long sent = _vm.Time.GetTimestamp();
+        string request = running ? "harness RUN" : "harness PAUSE";
+        string outcome = "failed";
+        try
         {
-            connection.Run();
-            connection.Throttle(_vm.CpuThrottlePercentage);
+            if (running)
+            {
+                connection.Run();
+                connection.Throttle(_vm.CpuThrottlePercentage);
+            }
+            else
+            {
+                connection.Pause();
+            }
+
+            outcome = "ok";
         }
-        else
+        finally
         {
-            connection.Pause();
+            ActivityNotes?.Note(request, string.Create(
+                System.Globalization.CultureInfo.InvariantCulture,
+                $"{outcome} after {_vm.Time.GetElapsedTime(sent).TotalMilliseconds:F1} ms ({state.ToQapiName()})"));
         }
     }
 

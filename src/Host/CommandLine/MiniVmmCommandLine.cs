@@ -3,7 +3,7 @@ using System.CommandLine;
 namespace MiniVmm.Host.CommandLine;
 
 /// <summary>
-/// The <c>minivmm</c> command line: <c>run</c>, <c>demo</c> and <c>analyze</c>. Parse errors (an unknown option,
+/// The <c>minivmm</c> command line: <c>run</c>, <c>demo</c>, <c>analyze</c> and <c>report</c>. Parse errors (an unknown option,
 /// a missing value) go to stderr, naming what was wrong, with exit code 1.
 /// </summary>
 public sealed class MiniVmmCommandLine
@@ -18,6 +18,7 @@ public sealed class MiniVmmCommandLine
             new RunCommand(),
             new DemoCommand(),
             new AnalyzeStreamCommand(),
+            new ReportCommand(),
         };
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using MiniVmm.Migration.Report.Model;
 using Spectre.Console;
 
 namespace MiniVmm.Host.Demo;
@@ -24,10 +25,21 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
     /// <summary>Runs the demo; returns the process exit code.</summary>
     public async Task<int> RunAsync(CancellationToken cancellation)
     {
+        string? report = null;
+        try
+        {
+            report = settings.ReportPath is { } path ? Reports.MigrationReportWriter.CheckPath(path) : null;
+        }
+        catch (ArgumentException error)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]demo:[/] --report: {error.Message}");
+            return 1;
+        }
+
         DirectoryInfo directory = Directory.CreateTempSubdirectory("minivmm-demo-");
         try
         {
-            return await RunInAsync(directory.FullName, cancellation).ConfigureAwait(false);
+            return await RunInAsync(directory.FullName, report, cancellation).ConfigureAwait(false);
         }
         catch (Exception error) when (error is IOException or TimeoutException or InvalidOperationException or OperationCanceledException or InvalidDataException)
         {
@@ -40,7 +52,7 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
         }
     }
 
-    private async Task<int> RunInAsync(string directory, CancellationToken cancellation)
+    private async Task<int> RunInAsync(string directory, string? report, CancellationToken cancellation)
     {
         int port = FreeLoopbackPort();
         string ram = settings.RamSize;
@@ -62,7 +74,7 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
             : null;
         try
         {
-            return await MigrateAsync(directory, port, harness, MachineFor, StartHarness, cancellation).ConfigureAwait(false);
+            return await MigrateAsync(directory, port, harness, report, MachineFor, StartHarness, cancellation).ConfigureAwait(false);
         }
         finally
         {
@@ -74,7 +86,7 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
     }
 
     private async Task<int> MigrateAsync(
-        string directory, int port, bool harness, Func<string, string[]> machineFor, Func<string, Action?> startHarness,
+        string directory, int port, bool harness, string? report, Func<string, string[]> machineFor, Func<string, Action?> startHarness,
         CancellationToken cancellation)
     {
         await using DemoVm destination = await DemoVm.StartAsync(
@@ -112,13 +124,24 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
             ["max-bandwidth"] = settings.MaxBandwidth,
             ["downtime-limit"] = settings.DowntimeLimitMs,
         }, cancellation).ConfigureAwait(false);
-        await source.Qmp.ReturnOfAsync("migrate", new JsonObject { ["uri"] = $"tcp:127.0.0.1:{port}" }, cancellation).ConfigureAwait(false);
+        var migrate = new JsonObject { ["uri"] = $"tcp:127.0.0.1:{port}" };
+        if (report is not null)
+        {
+            migrate["x-report"] = report;
+        }
+
+        await source.Qmp.ReturnOfAsync("migrate", migrate, cancellation).ConfigureAwait(false);
 
         JsonObject final = await ShowProgressAsync(source, cancellation).ConfigureAwait(false);
         string status = final["status"]?.GetValue<string>() ?? "?";
         if (status != "completed")
         {
             AnsiConsole.MarkupLineInterpolated($"[red]migration {status}[/]: {final["error-desc"]?.GetValue<string>() ?? ""} (logs: {source.LogPath}, {destination.LogPath})");
+            if (report is not null)
+            {
+                await DemoReport.FinishAsync(report, [new ReportNote("demo", $"migration {status}", false)], cancellation).ConfigureAwait(false);
+            }
+
             return 1;
         }
 
@@ -145,6 +168,18 @@ public sealed class LiveMigrationDemo(DemoSettings settings)
 
         PrintSummary(final, destinationDone, sourceState, destinationState, check, devices);
         bool passed = destinationDone && check.Consistent && check.GuestRuns && sourceState == "postmigrate" && devices.All(d => d.Equal);
+        if (report is not null)
+        {
+            await DemoReport.FinishAsync(report, [
+                new ReportNote("source run state", sourceState, sourceState == "postmigrate"),
+                new ReportNote("destination", destinationDone ? $"completed, {destinationState}" : "did not complete", destinationDone),
+                new ReportNote("guest runs on destination", check.GuestRuns ? "yes" : "no", check.GuestRuns),
+                new ReportNote("memory check", check.Description, check.Consistent),
+                .. devices.Select(d => new ReportNote($"VFIO device {d.Id}", d.Detail, d.Equal)),
+                new ReportNote("demo", passed ? "passed" : "FAILED", passed),
+            ], cancellation).ConfigureAwait(false);
+        }
+
         AnsiConsole.MarkupLine(passed ? "[green bold]demo passed[/]" : "[red bold]demo FAILED[/]");
         return passed ? 0 : 1;
     }

@@ -10,6 +10,7 @@ using MiniVmm.Host.Objects;
 using MiniVmm.Host.Qmp;
 using MiniVmm.Host.Qmp.Commands;
 using MiniVmm.Host.Qmp.Commands.Migration;
+using MiniVmm.Host.Reports;
 using MiniVmm.Migration.Control;
 using MiniVmm.Migration.Machine;
 using MiniVmm.Migration.Ram;
@@ -64,7 +65,10 @@ public static class MachineServiceCollectionExtensions
                 provider.GetService<GuestMemory>() ?? throw new InvalidCommandLineException("-guest harness needs RAM (use -m)"),
                 provider.GetRequiredService<VirtualMachine>(),
                 reason => provider.GetRequiredService<MigrationCoordinator>().FailOutgoing(reason),
-                provider.GetRequiredService<ILogger<HarnessGuest>>()));
+                provider.GetRequiredService<ILogger<HarnessGuest>>())
+            {
+                ActivityNotes = new CoordinatorActivityNotes(provider),
+            });
             services.AddSingleton<ISaveStateDevice>(provider => provider.GetRequiredService<HarnessGuest>());
             services.AddQmpCommand<QueryGuestHarnessCommand>();
         }
@@ -102,6 +106,7 @@ public static class MachineServiceCollectionExtensions
         return services
             .AddQmpCommand<ObjectAddCommand>()
             .AddQmpCommand<ObjectDelCommand>()
+            .AddSingleton<MigrationReportWriter>()
             .AddQmpCommand<MigrateCommand>()
             .AddQmpCommand<MigrateIncomingCommand>()
             .AddQmpCommand<MigrateCancelCommand>()

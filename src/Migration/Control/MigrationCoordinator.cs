@@ -16,7 +16,7 @@ namespace MiniVmm.Migration.Control;
 /// capabilities, blockers, the current outgoing session and the incoming side. QMP commands
 /// call it with the big lock held.
 /// </summary>
-public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
+public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNotes, IDisposable
 {
     /// <summary>How long a command waits for an ended migration's cleanup before it is refused as in progress.</summary>
     private static readonly TimeSpan EndedCleanupWait = TimeSpan.FromSeconds(10);
@@ -104,6 +104,16 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
     void ISwitchoverAck.ApproveSwitchover() =>
         (_incoming ?? throw new InvalidOperationException("a switchover approval arrived but no incoming migration runs"))
             .ApproveSwitchover();
+
+    /// <inheritdoc />
+    /// <remarks>Goes to the outgoing migration while it runs.</remarks>
+    public void Note(string name, string? detail = null)
+    {
+        if (_outgoing is { } outgoing && !outgoing.Finished.IsCompleted)
+        {
+            outgoing.NoteActivity(name, detail);
+        }
+    }
 
     /// <summary>Whether an outgoing or incoming migration is under way.</summary>
     /// <remarks>An outgoing session counts until its thread has cleaned up, not just until its status is final.</remarks>

@@ -57,6 +57,7 @@ public sealed partial class MigrationSession : IDisposable
     private long _totalTime = -1;
     private bool _vmWasLive;
     private RunState? _stateBeforeSwitchover;
+    private MigrationSwitchoverDecision? _switchover;
     private int _disposed;
 
     /// <summary>
@@ -91,6 +92,13 @@ public sealed partial class MigrationSession : IDisposable
 
     /// <summary>The migration's course over time: samples per rate window, passes and events. Any thread.</summary>
     public MigrationTimeline Timeline => _recorder.Timeline;
+
+    /// <summary>Why and when the migration switched over; null before it did (or if it never did). Any thread.</summary>
+    public MigrationSwitchoverDecision? SwitchoverDecision => Volatile.Read(ref _switchover);
+
+    /// <summary>Notes another part's activity in the timeline (see <see cref="IMigrationActivityNotes"/>). Any thread.</summary>
+    internal void NoteActivity(string name, string? detail) =>
+        _recorder.AddEvent(MigrationTimelineEventKind.Activity, name, detail);
 
     /// <summary>Stream bytes written so far by section kind (<see cref="SectionBytes.Total"/> is the stream). Any thread.</summary>
     public SectionBytes BytesSent => _bytes.Snapshot();
@@ -410,6 +418,7 @@ public sealed partial class MigrationSession : IDisposable
         bool ready = pending <= (ulong)threshold || stuck;
         if (ready && canSwitchover)
         {
+            RecordSwitchover(pending, threshold);
             Complete(writer, stream);
             return true;
         }
@@ -461,6 +470,18 @@ public sealed partial class MigrationSession : IDisposable
 
     /// <summary>A round that sends less than this found nothing worth a new sync right away.</summary>
     private const long IdleRoundBytes = 64 << 10;
+
+    /// <summary>Keeps why the loop is about to switch over (<see cref="SwitchoverDecision"/>). Migration thread.</summary>
+    private void RecordSwitchover(ulong pending, long threshold)
+    {
+        SwitchoverReason reason = pending == 0 ? SwitchoverReason.NothingPending
+            : pending <= (ulong)threshold ? SwitchoverReason.PendingBelowThreshold
+            : SwitchoverReason.IterationStalled;
+        Volatile.Write(ref _switchover, new MigrationSwitchoverDecision(
+            NowMs() - _startTime, reason, (int)_counters.Passes, (long)Math.Min(pending, long.MaxValue), threshold,
+            Parameters.DowntimeLimit, _counters.BandwidthBytesPerSecond, _vm.CpuThrottlePercentage,
+            _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck) && _vm.IsRunning));
+    }
 
     /// <summary>
     /// The switchover, one span with a child per step: stop the VM (<c>finish-migrate</c>),

@@ -275,4 +275,7 @@ public enum MigrationTimelineEventKind
 
     /// <summary>The VM emitted an event (STOP, RESUME, VFIO_MIGRATION, GUEST_HARNESS_..., ...).</summary>
     VmEvent,
+
+    /// <summary>Another part of the VM noted an activity through <see cref="IMigrationActivityNotes"/> (a harness PAUSE or RUN).</summary>
+    Activity,
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using MiniVmm.Host.Reports;
 using MiniVmm.Migration.Control;
 
 namespace MiniVmm.Host.Qmp.Commands.Migration;
@@ -7,8 +8,10 @@ namespace MiniVmm.Host.Qmp.Commands.Migration;
 /// <c>migrate {uri}</c>: starts an outgoing migration and returns at once; progress comes from
 /// <c>query-migrate</c> and the <c>MIGRATION</c> events. 7.2's block-migration flags are
 /// accepted; <c>blk</c>/<c>inc</c> true and <c>resume</c> true are refused (no block migration, no postcopy).
+/// MiniVmm's own <c>x-report</c> (an HTML file's path) writes a migration report there, and its
+/// data as JSON beside it, once the migration has ended however it ended.
 /// </summary>
-public sealed class MigrateCommand(MigrationCoordinator migration) : IQmpCommand
+public sealed class MigrateCommand(MigrationCoordinator migration, MigrationReportWriter reports) : IQmpCommand
 {
     /// <inheritdoc/>
     public string Name => "migrate";
@@ -21,6 +24,7 @@ public sealed class MigrateCommand(MigrationCoordinator migration) : IQmpCommand
         new("inc", QmpParameterType.Boolean, Optional: true),
         new("detach", QmpParameterType.Boolean, Optional: true),
         new("resume", QmpParameterType.Boolean, Optional: true),
+        new("x-report", QmpParameterType.String, Optional: true),
     ];
 
     /// <inheritdoc/>
@@ -38,7 +42,13 @@ public sealed class MigrateCommand(MigrationCoordinator migration) : IQmpCommand
 
         try
         {
-            migration.StartOutgoing(arguments["uri"]!.GetValue<string>());
+            string? report = arguments["x-report"]?.GetValue<string>() is { } path ? MigrationReportWriter.CheckPath(path) : null;
+            string uri = arguments["uri"]!.GetValue<string>();
+            MigrationSession session = migration.StartOutgoing(uri);
+            if (report is not null)
+            {
+                reports.WriteWhenFinished(session, migration.Capabilities, uri, report);
+            }
         }
         catch (Exception error) when (error is MigrationBlockedException or ArgumentException)
         {
