@@ -228,7 +228,8 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             _outgoing = session;
             Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
             Func<string, TlsCredentialsX509?>? credentials = TlsCredentials;
-            session.Start(cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel));
+            Func<CancellationToken, System.IO.Stream> connect = cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel);
+            session.Start(connect, parsed.Scheme is MigrationScheme.Tcp or MigrationScheme.Unix ? connect : null);
             return session;
         }
     }
@@ -328,6 +329,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             {
                 SecureTransport = (connection, cancel) => SecureIncoming(parsed, connection, cancel),
                 StreamArriving = IncomingPrefault is { } prefault ? prefault.Yield : null,
+                MultifdChannels = () => (int)Parameters.MultifdChannels,
             };
             _incoming = incoming;
             incoming.Start(listener);

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Multifd;
+using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
@@ -49,6 +51,7 @@ public sealed partial class MigrationSession : IDisposable
     private volatile MigrationStreamWriter? _stream;
     private System.IO.Stream? _transport;
     private ReturnPathReader? _returnPath;
+    private MultifdSender? _multifd;
     private Thread? _thread;
 
     private long _setupTime = -1;
@@ -113,15 +116,17 @@ public sealed partial class MigrationSession : IDisposable
     /// <summary>
     /// Starts the migration thread. <paramref name="connect"/> opens the transport on that
     /// thread (a failure there moves setup → failed, as QEMU's asynchronous connect does).
+    /// <paramref name="connectChannel"/> opens each multifd channel after it (null: the
+    /// transport cannot carry more connections, and multifd fails as in QEMU).
     /// </summary>
-    public void Start(Func<CancellationToken, System.IO.Stream> connect)
+    public void Start(Func<CancellationToken, System.IO.Stream> connect, Func<CancellationToken, System.IO.Stream>? connectChannel = null)
     {
         if (_thread is not null)
         {
             throw new InvalidOperationException("the migration thread already started");
         }
 
-        _thread = new Thread(() => Run(connect)) { Name = "live_migration", IsBackground = true };
+        _thread = new Thread(() => Run(connect, connectChannel)) { Name = "live_migration", IsBackground = true };
         _thread.Start();
     }
 
@@ -266,7 +271,7 @@ public sealed partial class MigrationSession : IDisposable
         return sum;
     }
 
-    private void Run(Func<CancellationToken, System.IO.Stream> connect)
+    private void Run(Func<CancellationToken, System.IO.Stream> connect, Func<CancellationToken, System.IO.Stream>? connectChannel)
     {
         SaveStateWriter? writer = null;
         MigrationStreamWriter? stream = null;
@@ -290,6 +295,7 @@ public sealed partial class MigrationSession : IDisposable
                     ShutdownTransport();
                 }
 
+                OpenMultifd(connectChannel);
                 writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger, _bytes);
                 _counters.StartWindow(NowMs(), bytesWritten: 0);
                 RunSetupPhase(writer);
@@ -349,6 +355,29 @@ public sealed partial class MigrationSession : IDisposable
             OpenReturnPath(writer);
             writer.Setup();
         }
+    }
+
+    /// <summary>
+    /// With the <c>multifd</c> capability: opens the channels after the main connection and
+    /// gives them to the RAM handler (QEMU 7.2's <c>multifd_save_setup</c>). A failing channel
+    /// shuts the main connection, so the migration fails with the channel's error.
+    /// </summary>
+    private void OpenMultifd(Func<CancellationToken, System.IO.Stream>? connectChannel)
+    {
+        if (!_capabilities.IsEnabled(MigrationCapabilities.Multifd))
+        {
+            return;
+        }
+
+        RamMigrationHandler ram = RamMigrationHandler.Find(_registry)
+            ?? throw new MigrationStreamException("multifd: no RAM to send on the channels");
+        _multifd = MultifdSender.Open(
+            (int)Parameters.MultifdChannels,
+            connectChannel ?? throw new MigrationStreamException("multifd is not supported by current protocol"),
+            _cancel.Token,
+            _logger,
+            failed: _ => TransportShutdown.Shutdown(_transport));
+        ram.AttachMultifd(_multifd);
     }
 
     /// <summary>
@@ -634,6 +663,12 @@ public sealed partial class MigrationSession : IDisposable
             }
         }
 
+        if (_multifd?.Error is { } channelError)
+        {
+            // The channel's failure broke the main connection: it is the cause worth reporting.
+            error = channelError;
+        }
+
         _error ??= error;
         LogFailed(error, error.Message);
         while (true)
@@ -711,10 +746,17 @@ public sealed partial class MigrationSession : IDisposable
         }
     }
 
-    private void ShutdownTransport() => TransportShutdown.Shutdown(_transport);
+    private void ShutdownTransport()
+    {
+        TransportShutdown.Shutdown(_transport);
+        _multifd?.Shutdown();
+    }
 
     private void CloseTransport()
     {
+        // After a completed migration every channel has written its last SYNC: nothing is lost.
+        _multifd?.Dispose();
+
         MigrationStreamWriter? stream = _stream;
         if (stream is not null && !stream.HasError)
         {

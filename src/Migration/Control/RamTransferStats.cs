@@ -15,7 +15,8 @@ public sealed record RamTransferStats(
     long DirtySyncCount,
     long PrecopyBytes,
     long DowntimeBytes,
-    long PageSize = 4096)
+    long PageSize = 4096,
+    long MultifdBytes = 0)
 {
     /// <summary>No RAM, nothing sent.</summary>
     public static RamTransferStats Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
