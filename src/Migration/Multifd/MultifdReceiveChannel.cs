@@ -63,6 +63,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
                 if (!ReadHeader(header, index))
                 {
                     LogChannelEnded(Id, index - 1, PagesReceived);
+                    _owner.ChannelEnded(Id, index);
                     return;
                 }
 

@@ -17,6 +17,9 @@ public sealed partial class MultifdReceiver : IDisposable
     private readonly SemaphoreSlim _syncs = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _failure = new();
+    private readonly CancellationTokenSource _ended = new();
+    private readonly CancellationTokenSource _syncImpossible;
+    private volatile Exception? _endedEarly;
     private readonly Action<Exception>? _failed;
     private volatile Exception? _error;
     private long _syncCount;
@@ -27,6 +30,7 @@ public sealed partial class MultifdReceiver : IDisposable
         _channels = new MultifdReceiveChannel?[channels];
         _logger = logger;
         _failed = failed;
+        _syncImpossible = CancellationTokenSource.CreateLinkedTokenSource(_failure.Token, _ended.Token);
     }
 
     /// <summary>The channels' count.</summary>
@@ -120,11 +124,12 @@ public sealed partial class MultifdReceiver : IDisposable
             {
                 try
                 {
-                    _syncs.Wait(_failure.Token);
+                    _syncs.Wait(_syncImpossible.Token);
                 }
                 catch (OperationCanceledException)
                 {
-                    throw _error ?? new MultifdChannelException(-1, -1, MultifdField.Header, "the multifd channels were shut down");
+                    throw _error ?? _endedEarly
+                        ?? new MultifdChannelException(-1, -1, MultifdField.Header, "the multifd channels were shut down");
                 }
             }
         }
@@ -137,6 +142,25 @@ public sealed partial class MultifdReceiver : IDisposable
     }
 
     internal void SyncArrived() => _syncs.Release();
+
+    /// <summary>
+    /// A channel's connection ended between packets. Fine after the last sync point; before one,
+    /// that sync can never complete, so a waiting (or later) <see cref="SyncMain"/> fails.
+    /// </summary>
+    internal void ChannelEnded(int channel, long packet)
+    {
+        Interlocked.CompareExchange(
+            ref _endedEarly,
+            new MultifdChannelException(channel, packet, MultifdField.Header, "the connection ended before the SYNC packet the main stream waits for"),
+            null);
+        try
+        {
+            _ended.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
 
     internal void ChannelFailed(Exception error)
     {
@@ -186,6 +210,8 @@ public sealed partial class MultifdReceiver : IDisposable
         }
 
         _stopping.Dispose();
+        _syncImpossible.Dispose();
+        _ended.Dispose();
         _failure.Dispose();
         _syncs.Dispose();
     }
