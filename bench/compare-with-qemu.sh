@@ -26,7 +26,8 @@ one() {  # program port channels(0 = no multifd) extra-args...
   local prog=$1 port=$2 channels=$3; shift 3
   local cmd; if [ "$prog" = minivmm ]; then cmd=("${minivmm[@]}"); else cmd=(qemu-system-x86_64); fi
   rm -f s.sock d.sock
-  "${cmd[@]}" -M none -m "$ram" -S -nodefaults -display none "$@" -qmp unix:d.sock,server,nowait -incoming "tcp:127.0.0.1:$port" 2>d.err &
+  local incoming="tcp:127.0.0.1:$port"; [ "$channels" -gt 0 ] && incoming=defer   # multifd is set up before listening
+  "${cmd[@]}" -M none -m "$ram" -S -nodefaults -display none "$@" -qmp unix:d.sock,server,nowait -incoming "$incoming" 2>d.err &
   "${cmd[@]}" -M none -m "$ram" -S -nodefaults -display none "$@" -qmp unix:s.sock,server,nowait "${loaders[@]}" 2>s.err &
   waitsock s.sock; waitsock d.sock
   if [ "$channels" -gt 0 ]; then
@@ -34,6 +35,7 @@ one() {  # program port channels(0 = no multifd) extra-args...
       q $sock '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"multifd","state":true}]}}' >/dev/null
       q $sock "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"multifd-channels\":$channels}}" >/dev/null
     done
+    q d.sock "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
   fi
   until q s.sock '{"execute":"query-migrate-parameters"}' | grep -q '"max-bandwidth": 107374182400'; do
     q s.sock '{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":107374182400}}' >/dev/null; sleep 0.2

@@ -22,6 +22,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
     private readonly Thread _thread;
     private long _pages;
     private long _packets;
+    private bool _populateUnsupported;
     private int _disposed;
 
     public MultifdReceiveChannel(int id, System.IO.Stream transport, GuestMemory memory, MultifdReceiver owner, ILogger logger)
@@ -165,6 +166,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
                 run++;
             }
 
+            Populate(block, first, run * MultifdWire.PageSize);
             try
             {
                 _transport.ReadExactly(block.GetSpan(first, run * MultifdWire.PageSize));
@@ -182,6 +184,28 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
 
             i += run;
             Interlocked.Add(ref _pages, run);
+        }
+    }
+
+    /// <summary>
+    /// Allocates the 64 KiB chunks a read is about to fill, one call per chunk no other populater
+    /// has claimed, instead of one page fault per page inside the socket read (several times
+    /// faster on a fresh destination; a no-op where RAM was preallocated).
+    /// </summary>
+    private void Populate(RamBlock block, long offset, int length)
+    {
+        if (_populateUnsupported)
+        {
+            return;
+        }
+
+        for (long chunk = offset / RamBlock.PopulateChunk; chunk <= (offset + length - 1) / RamBlock.PopulateChunk; chunk++)
+        {
+            if (block.Populated.TryClaim(chunk) && !block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk))
+            {
+                _populateUnsupported = true;
+                return;
+            }
         }
     }
 
