@@ -31,9 +31,13 @@ one() {  # program port channels(0 = no multifd) extra-args...
   "${cmd[@]}" -M none -m "$ram" -S -nodefaults -display none "$@" -qmp unix:s.sock,server,nowait "${loaders[@]}" 2>s.err &
   waitsock s.sock; waitsock d.sock
   if [ "$channels" -gt 0 ]; then
-    for sock in d.sock s.sock; do
-      q $sock '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"multifd","state":true}]}}' >/dev/null
-      q $sock "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"multifd-channels\":$channels}}" >/dev/null
+    for sock in d.sock s.sock; do   # retried like max-bandwidth below: a QEMU busy loading 1G may drop the first request
+      until q $sock '{"execute":"query-migrate-capabilities"}' | grep -Eq '"state": ?true, ?"capability": ?"multifd"|"capability": ?"multifd", ?"state": ?true'; do
+        q $sock '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"multifd","state":true}]}}' >/dev/null; sleep 0.2
+      done
+      until q $sock '{"execute":"query-migrate-parameters"}' | grep -Eq "\"multifd-channels\": ?$channels\b"; do
+        q $sock "{\"execute\":\"migrate-set-parameters\",\"arguments\":{\"multifd-channels\":$channels}}" >/dev/null; sleep 0.2
+      done
     done
     q d.sock "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
   fi
