@@ -4,7 +4,8 @@
 # raised to 100 GiB/s on both. Prints total-time, downtime and GB/s per run.
 #   usage: bench/compare-with-qemu.sh [--multifd N] [RAM=1G] [RUNS=3]
 # With --multifd N each round runs MiniVmm without multifd, then MiniVmm, QEMU and QEMU with
-# -mem-prealloc, all three with the multifd capability on and multifd-channels N on both sides.
+# -mem-prealloc, and MiniVmm with -mem-prealloc, all with the multifd capability on and
+# multifd-channels N on both sides.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 multifd=0
@@ -54,4 +55,5 @@ port=47000
 for ((run = 1; run <= runs; run++)); do
   if [ "$multifd" -gt 0 ]; then one minivmm $((port++)) 0; fi
   one minivmm $((port++)) "$multifd"; one qemu $((port++)) "$multifd"; one qemu $((port++)) "$multifd" -mem-prealloc
+  if [ "$multifd" -gt 0 ]; then one minivmm $((port++)) "$multifd" -mem-prealloc; fi
 done
