@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Multifd;
+using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Migration.Transport;
@@ -37,6 +39,7 @@ public sealed partial class IncomingMigration : IDisposable
     private volatile MigrationStreamReader? _reader;
     private volatile IncomingLoadState? _loadState;
     private System.IO.Stream? _transport;
+    private volatile MultifdReceiver? _multifd;
     private Thread? _thread;
     private long _totalTime = -1;
     private long _lastProgressAt;
@@ -87,6 +90,9 @@ public sealed partial class IncomingMigration : IDisposable
     /// using the wait (the background RAM prefault) gives way to the loader. Big lock not held.
     /// </summary>
     public Action? StreamArriving { get; init; }
+
+    /// <summary><c>multifd-channels</c> when the multifd channels arrive (QEMU's default 2 when not set).</summary>
+    public Func<int>? MultifdChannels { get; init; }
 
     /// <summary>Stream bytes consumed so far.</summary>
     public long BytesReceived => _reader?.Offset ?? 0;
@@ -170,6 +176,7 @@ public sealed partial class IncomingMigration : IDisposable
                 }
             }
 
+            AcceptMultifd(listener);
             using BigLock.Scope _ = _vm.Bql.Acquire();
             SetStatus(MigrationStatus.None, MigrationStatus.Active);
             _globalState?.ResetReceived();
@@ -232,6 +239,12 @@ public sealed partial class IncomingMigration : IDisposable
                     error);
             }
 
+            if (_multifd?.Error is { } channelError)
+            {
+                // The channel's failure shut the main connection: it is the cause worth reporting.
+                error = channelError;
+            }
+
             _error = error;
             LogFailed(error, error.Message);
             foreach (Activity? open in new[] { start, section, deviceState, load })
@@ -272,6 +285,12 @@ public sealed partial class IncomingMigration : IDisposable
             }
 
             _loadState?.Dispose();
+            if (_multifd is { } multifd)
+            {
+                RamMigrationHandler.Find(_registry)?.AttachMultifd((MultifdReceiver?)null);
+                multifd.Dispose();
+            }
+
             try
             {
                 _transport?.Dispose();
@@ -284,6 +303,40 @@ public sealed partial class IncomingMigration : IDisposable
             listener.Dispose();
             _finished.TrySetResult();
         }
+    }
+
+    /// <summary>
+    /// With the <c>multifd</c> capability: accepts the channels that follow the main connection
+    /// (TLS on each when set) before the load starts, as QEMU 7.2 does, and gives them to the
+    /// RAM handler. A failing channel shuts the main connection so the load stops with its error.
+    /// Incoming thread, big lock not held.
+    /// </summary>
+    private void AcceptMultifd(IncomingListener listener)
+    {
+        if (!_capabilities().IsEnabled(MigrationCapabilities.Multifd))
+        {
+            return;
+        }
+
+        if (!listener.AcceptsMoreConnections)
+        {
+            throw new MigrationStreamException("multifd is not supported by current protocol");
+        }
+
+        RamMigrationHandler ram = RamMigrationHandler.Find(_registry)
+            ?? throw new MigrationStreamException("multifd: no RAM to receive into");
+        _multifd = MultifdReceiver.Accept(
+            MultifdChannels?.Invoke() ?? 2,
+            cancel =>
+            {
+                System.IO.Stream channel = listener.Accept(cancel);
+                return SecureTransport is { } secure ? secure(channel, cancel) : channel;
+            },
+            ram.Memory,
+            _cancel.Token,
+            _logger,
+            failed: _ => MiniVmm.Migration.Transport.TransportShutdown.Shutdown(_transport));
+        ram.AttachMultifd(_multifd);
     }
 
     /// <summary>QEMU's destination run-state decision after a successful load. Big lock held.</summary>
@@ -337,6 +390,7 @@ public sealed partial class IncomingMigration : IDisposable
         }
 
         _cancel.Cancel();
+        _multifd?.Shutdown();
         try
         {
             _transport?.Dispose();

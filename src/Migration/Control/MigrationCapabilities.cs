@@ -24,6 +24,9 @@ public sealed record MigrationCapabilities(ImmutableHashSet<string> Enabled)
     /// <summary>Capability <c>auto-converge</c>: throttle the guest when it dirties faster than we send.</summary>
     public const string AutoConverge = "auto-converge";
 
+    /// <summary>Capability <c>multifd</c>: RAM data pages go on <c>multifd-channels</c> extra connections, QEMU 7.2's format.</summary>
+    public const string Multifd = "multifd";
+
     /// <summary>Nothing enabled (QEMU's default).</summary>
     public static MigrationCapabilities None { get; } = new([]);
 
@@ -38,7 +41,7 @@ public sealed record MigrationCapabilities(ImmutableHashSet<string> Enabled)
 
     /// <summary>The capabilities MiniVmm implements.</summary>
     public static IReadOnlySet<string> Supported { get; } =
-        ImmutableHashSet.Create(Events, PauseBeforeSwitchover, AutoConverge, ReturnPath, SwitchoverAck);
+        ImmutableHashSet.Create(Events, PauseBeforeSwitchover, AutoConverge, ReturnPath, SwitchoverAck, Multifd);
 
     /// <summary>
     /// QEMU's <c>migrate_caps_check</c> for the combinations MiniVmm knows: switchover-ack

@@ -238,7 +238,8 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
             _outgoing = session;
             Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
             Func<string, TlsCredentialsX509?>? credentials = TlsCredentials;
-            session.Start(cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel));
+            Func<CancellationToken, System.IO.Stream> connect = cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel);
+            session.Start(connect, parsed.Scheme is MigrationScheme.Tcp or MigrationScheme.Unix ? connect : null);
             return session;
         }
     }
@@ -338,6 +339,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
             {
                 SecureTransport = (connection, cancel) => SecureIncoming(parsed, connection, cancel),
                 StreamArriving = IncomingPrefault is { } prefault ? prefault.Yield : null,
+                MultifdChannels = () => (int)Parameters.MultifdChannels,
             };
             _incoming = incoming;
             incoming.Start(listener);

@@ -54,7 +54,7 @@ public sealed record MigrationInfo(
                 ["dirty-sync-count"] = ram.DirtySyncCount,
                 ["postcopy-requests"] = 0,
                 ["page-size"] = ram.PageSize,
-                ["multifd-bytes"] = 0,
+                ["multifd-bytes"] = ram.MultifdBytes,
                 ["pages-per-second"] = PagesPerSecond,
                 ["precopy-bytes"] = ram.PrecopyBytes,
                 ["downtime-bytes"] = ram.DowntimeBytes,

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Machine;
+using MiniVmm.Migration.Multifd;
+using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.ReturnPath;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
@@ -49,6 +51,7 @@ public sealed partial class MigrationSession : IDisposable
     private volatile MigrationStreamWriter? _stream;
     private System.IO.Stream? _transport;
     private ReturnPathReader? _returnPath;
+    private MultifdSender? _multifd;
     private Thread? _thread;
 
     private long _setupTime = -1;
@@ -121,15 +124,17 @@ public sealed partial class MigrationSession : IDisposable
     /// <summary>
     /// Starts the migration thread. <paramref name="connect"/> opens the transport on that
     /// thread (a failure there moves setup → failed, as QEMU's asynchronous connect does).
+    /// <paramref name="connectChannel"/> opens each multifd channel after it (null: the
+    /// transport cannot carry more connections, and multifd fails as in QEMU).
     /// </summary>
-    public void Start(Func<CancellationToken, System.IO.Stream> connect)
+    public void Start(Func<CancellationToken, System.IO.Stream> connect, Func<CancellationToken, System.IO.Stream>? connectChannel = null)
     {
         if (_thread is not null)
         {
             throw new InvalidOperationException("the migration thread already started");
         }
 
-        _thread = new Thread(() => Run(connect)) { Name = "live_migration", IsBackground = true };
+        _thread = new Thread(() => Run(connect, connectChannel)) { Name = "live_migration", IsBackground = true };
         _thread.Start();
     }
 
@@ -274,7 +279,7 @@ public sealed partial class MigrationSession : IDisposable
         return sum;
     }
 
-    private void Run(Func<CancellationToken, System.IO.Stream> connect)
+    private void Run(Func<CancellationToken, System.IO.Stream> connect, Func<CancellationToken, System.IO.Stream>? connectChannel)
     {
         SaveStateWriter? writer = null;
         MigrationStreamWriter? stream = null;
@@ -298,6 +303,7 @@ public sealed partial class MigrationSession : IDisposable
                     ShutdownTransport();
                 }
 
+                OpenMultifd(connectChannel);
                 writer = new SaveStateWriter(_registry, stream, _savevm, _vm.Bql, _logger, _bytes);
                 _counters.StartWindow(NowMs(), bytesWritten: 0);
                 RunSetupPhase(writer);
@@ -361,6 +367,29 @@ public sealed partial class MigrationSession : IDisposable
             OpenReturnPath(writer);
             writer.Setup();
         }
+    }
+
+    /// <summary>
+    /// With the <c>multifd</c> capability: opens the channels after the main connection and
+    /// gives them to the RAM handler (QEMU 7.2's <c>multifd_save_setup</c>). A failing channel
+    /// shuts the main connection, so the migration fails with the channel's error.
+    /// </summary>
+    private void OpenMultifd(Func<CancellationToken, System.IO.Stream>? connectChannel)
+    {
+        if (!_capabilities.IsEnabled(MigrationCapabilities.Multifd))
+        {
+            return;
+        }
+
+        RamMigrationHandler ram = RamMigrationHandler.Find(_registry)
+            ?? throw new MigrationStreamException("multifd: no RAM to send on the channels");
+        _multifd = MultifdSender.Open(
+            (int)Parameters.MultifdChannels,
+            connectChannel ?? throw new MigrationStreamException("multifd is not supported by current protocol"),
+            _cancel.Token,
+            _logger,
+            failed: _ => TransportShutdown.Shutdown(_transport));
+        ram.AttachMultifd(_multifd);
     }
 
     /// <summary>
@@ -436,9 +465,9 @@ public sealed partial class MigrationSession : IDisposable
         // the devices whose initial data the ack waits for (RAM of a busy guest, or a running
         // device, always has more), and the source would never switch over: iterate them all.
         bool everyEntry = _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
-        long before = stream.BytesWritten;
+        long before = stream.BytesWritten + stream.BytesSentElsewhere;
         _lastRoundFinished = writer.Iterate(everyEntry) == IterationOutcome.Finished;
-        _lastRoundBytes = stream.BytesWritten - before;
+        _lastRoundBytes = stream.BytesWritten + stream.BytesSentElsewhere - before;
         _windowSaturated |= !_lastRoundFinished;
         _lastPending = pending;
         return false;
@@ -569,7 +598,7 @@ public sealed partial class MigrationSession : IDisposable
     {
         long total = end - _startTime;
         Volatile.Write(ref _totalTime, total);
-        _counters.Finish(total - Math.Max(0, _setupTime), stream.BytesWritten);
+        _counters.Finish(total - Math.Max(0, _setupTime), stream.BytesWritten + stream.BytesSentElsewhere);
     }
 
     /// <summary>QEMU's <c>migration_detect_error</c>: true when the loop must end.</summary>
@@ -621,7 +650,8 @@ public sealed partial class MigrationSession : IDisposable
     {
         MigrationParameters parameters = Parameters;
         bool saturated = _windowSaturated || stream.IsRateLimited;
-        if (!_counters.Update(now, stream.BytesWritten, _ram?.Snapshot(), parameters.DowntimeLimit, saturated, parameters.AvailSwitchoverBandwidth))
+        // Multifd channels' bytes count as QEMU 7.2 counts them: in the bandwidth, so in the threshold.
+        if (!_counters.Update(now, stream.BytesWritten + stream.BytesSentElsewhere, _ram?.Snapshot(), parameters.DowntimeLimit, saturated, parameters.AvailSwitchoverBandwidth))
         {
             return;
         }
@@ -640,7 +670,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         long now = NowMs();
-        if (_autoConverge.OnSync(now, ram.PagesDirtied, stream.BytesWritten, _vm.CpuThrottlePercentage, Parameters) is { } next)
+        if (_autoConverge.OnSync(now, ram.PagesDirtied, stream.BytesWritten + stream.BytesSentElsewhere, _vm.CpuThrottlePercentage, Parameters) is { } next)
         {
             _vm.CpuThrottlePercentage = next;
             _recorder.AddEvent(MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -693,6 +723,12 @@ public sealed partial class MigrationSession : IDisposable
             {
                 error = returnPathError;
             }
+        }
+
+        if (_multifd?.Error is { } channelError)
+        {
+            // The channel's failure broke the main connection: it is the cause worth reporting.
+            error = channelError;
         }
 
         _error ??= error;
@@ -772,10 +808,17 @@ public sealed partial class MigrationSession : IDisposable
         }
     }
 
-    private void ShutdownTransport() => TransportShutdown.Shutdown(_transport);
+    private void ShutdownTransport()
+    {
+        TransportShutdown.Shutdown(_transport);
+        _multifd?.Shutdown();
+    }
 
     private void CloseTransport()
     {
+        // After a completed migration every channel has written its last SYNC: nothing is lost.
+        _multifd?.Dispose();
+
         MigrationStreamWriter? stream = _stream;
         if (stream is not null && !stream.HasError)
         {

@@ -17,7 +17,8 @@ public sealed record RamTransferStats(
     long PrecopyBytes,
     long DowntimeBytes,
     long PageSize = 4096,
-    long PagesDirtied = 0)
+    long PagesDirtied = 0,
+    long MultifdBytes = 0)
 {
     /// <summary>No RAM, nothing sent.</summary>
     public static RamTransferStats Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using MiniVmm.Migration.Control;
+using MiniVmm.Migration.Multifd;
 using MiniVmm.Migration.Savevm;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Runstate;
@@ -9,12 +10,14 @@ namespace MiniVmm.Migration.Ram;
 
 /// <summary>
 /// The live <c>ram</c> savevm entry (instance 0, version 4), wire-compatible with QEMU 7.2's
-/// <c>migration/ram.c</c> without compression, XBZRLE, multifd or postcopy. Source: setup sends
+/// <c>migration/ram.c</c> without compression, XBZRLE or postcopy. Source: setup sends
 /// the block list and marks every page to send; iterations send the pages still to send in
 /// address order (PAGE records, or ZERO records for all-zero pages), within the stream's rate
 /// limit and a 50 ms budget; completion syncs the dirty log and sends the rest. Destination:
 /// <see cref="LoadState"/> applies records to <see cref="GuestMemory"/>. Also the source of the
-/// <c>ram</c> figures of <c>query-migrate</c>.
+/// <c>ram</c> figures of <c>query-migrate</c>. With multifd attached (<see cref="AttachMultifd(MultifdSender?)"/>,
+/// <see cref="AttachMultifd(MultifdReceiver?)"/>) data pages go on the multifd channels and every
+/// RAM EOS is preceded by a multifd sync on both sides, as in QEMU 7.2; zero pages stay on the main stream.
 /// </summary>
 /// <remarks>
 /// Locks: the big lock is taken (unless the caller holds it) to start dirty logging and to sync;
@@ -60,6 +63,12 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     private long _downtimeBytes;
     private long _dirtySyncCount;
     private long _dirtyPagesRate;
+
+    private long _multifdBytes;
+
+    // Multifd channels of the current migration (set before setup / load, cleared at cleanup).
+    private MultifdSender? _multifdSender;
+    private MultifdReceiver? _multifdReceiver;
 
     // Destination state.
     private RamPageLoader? _loader;
@@ -137,6 +146,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
             stream.PutBe64((ulong)block.UsedLength);
         }
 
+        SyncMultifd(stream);
         stream.PutBe64((ulong)RamSaveFlags.EndOfSection);
         stream.Flush();
         LogSetup(_memory.Blocks.Count, _memory.TotalBytes);
@@ -170,6 +180,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
                     }
                 }
 
+                SyncMultifd(stream);
                 stream.PutBe64((ulong)RamSaveFlags.EndOfSection);
                 stream.Flush();
                 Account(sizeof(ulong));
@@ -223,6 +234,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
                 {
                 }
 
+                SyncMultifd(stream);
                 stream.PutBe64((ulong)RamSaveFlags.EndOfSection);
                 stream.Flush();
                 EndSendPass();
@@ -247,6 +259,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         lock (_bitmapLock)
         {
             ReleaseSendState();
+            _multifdSender = null;
             if (_dirtyLogging)
             {
                 _dirtyLogging = false;
@@ -259,7 +272,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     public void LoadSetup()
     {
         _loader?.Dispose();
-        _loader = new RamPageLoader(_memory, _logger);
+        _loader = new RamPageLoader(_memory, _logger, SyncMultifdOnLoad);
     }
 
     /// <summary>
@@ -269,7 +282,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     /// <exception cref="MigrationStreamException">The stream failed or ended inside the body.</exception>
     public void LoadState(MigrationStreamReader stream, int versionId)
     {
-        _loader ??= new RamPageLoader(_memory, _logger);
+        _loader ??= new RamPageLoader(_memory, _logger, SyncMultifdOnLoad);
         _loader.Load(stream, versionId);
     }
 
@@ -283,7 +296,30 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         }
 
         _loader = null;
+        _multifdReceiver = null;
     }
+
+    /// <summary>
+    /// Sends data pages of the next outgoing migration on <paramref name="sender"/>'s channels
+    /// (null: on the main stream). Migration thread, before setup; cleanup detaches it.
+    /// </summary>
+    public void AttachMultifd(MultifdSender? sender)
+    {
+        lock (_bitmapLock)
+        {
+            _multifdSender = sender;
+        }
+    }
+
+    /// <summary>
+    /// Syncs with <paramref name="receiver"/>'s channels at every RAM EOS of the incoming
+    /// migration (null: no multifd). Incoming thread, before the load; load cleanup detaches it.
+    /// </summary>
+    public void AttachMultifd(MultifdReceiver? receiver) => _multifdReceiver = receiver;
+
+    /// <summary>The registered RAM handler of <paramref name="registry"/>, if any.</summary>
+    public static RamMigrationHandler? Find(SaveStateRegistry registry) =>
+        registry.Entries.Select(e => e.Handlers).OfType<RamMigrationHandler>().FirstOrDefault();
 
     /// <summary>The <c>ram</c> member of <c>query-migrate</c>, as QEMU 7.2 fills it. Any thread.</summary>
     public RamTransferStats Snapshot()
@@ -301,7 +337,8 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
             PrecopyBytes: Volatile.Read(ref _precopyBytes),
             DowntimeBytes: Volatile.Read(ref _downtimeBytes),
             PageSize: RamBlock.PageSize,
-            PagesDirtied: Volatile.Read(ref _pagesDirtied));
+            PagesDirtied: Volatile.Read(ref _pagesDirtied),
+            MultifdBytes: Volatile.Read(ref _multifdBytes));
     }
 
     /// <summary>
@@ -426,6 +463,14 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         long offset = page << RamBlock.PageShift;
         Span<byte> data = state.Block.PageUnchecked(page);
         bool zero = state.Extents.IsHole(offset) || ZeroPage.IsZero(data);
+        if (!zero && _multifdSender is { } multifd)
+        {
+            // The page goes on a multifd channel; the main stream's block context stays as it was.
+            AccountMultifd(stream, multifd.QueuePage(state.Block, offset));
+            Volatile.Write(ref _normal, _normal + 1);
+            return;
+        }
+
         ulong word = (ulong)offset | (ulong)(zero ? RamSaveFlags.Zero : RamSaveFlags.Page);
         long header = sizeof(ulong);
         if (ReferenceEquals(state, _lastSent))
@@ -454,6 +499,37 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
             Volatile.Write(ref _normal, _normal + 1);
             Account(header + RamBlock.PageSize);
         }
+    }
+
+    /// <summary>Before a RAM EOS with multifd: the sync point of every channel (QEMU 7.2's <c>multifd_send_sync_main</c>).</summary>
+    private void SyncMultifd(MigrationStreamWriter stream)
+    {
+        if (_multifdSender is { } multifd)
+        {
+            AccountMultifd(stream, multifd.Sync());
+        }
+    }
+
+    /// <summary>At a RAM EOS of the incoming stream: waits for every channel's SYNC, the big lock released meanwhile.</summary>
+    private void SyncMultifdOnLoad()
+    {
+        if (_multifdReceiver is { } multifd)
+        {
+            multifd.SyncMain(() => _vm.Bql.IsHeld ? _vm.Bql.ReleaseTemporarily() : null);
+        }
+    }
+
+    /// <summary>Multifd bytes count as QEMU 7.2 counts them: transferred and multifd-bytes, and against the rate limit.</summary>
+    private void AccountMultifd(MigrationStreamWriter stream, long bytes)
+    {
+        if (bytes == 0)
+        {
+            return;
+        }
+
+        stream.AccountForRateLimit(bytes);
+        Volatile.Write(ref _multifdBytes, _multifdBytes + bytes);
+        Volatile.Write(ref _transferred, _transferred + bytes);
     }
 
     /// <summary>Counts sent bytes as QEMU 7.2 does: precopy while the VM runs, downtime otherwise.</summary>
@@ -502,6 +578,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         Volatile.Write(ref _normal, 0);
         Volatile.Write(ref _precopyBytes, 0);
         Volatile.Write(ref _downtimeBytes, 0);
+        Volatile.Write(ref _multifdBytes, 0);
         Volatile.Write(ref _dirtySyncCount, 0);
         Volatile.Write(ref _dirtyPagesRate, 0);
         Volatile.Write(ref _pagesDirtied, 0);

@@ -21,12 +21,17 @@ internal sealed partial class RamPageLoader : IDisposable
     private readonly Dictionary<RamBlock, RamBackingExtents> _extents = [];
     private readonly Dictionary<RamBlock, RamPrefaulter> _prefaulters = [];
     private bool _populateUnsupported;
+    private readonly Action? _endOfSection;
     private RamBlock? _lastBlock;
 
-    public RamPageLoader(GuestMemory memory, ILogger logger)
+    /// <param name="memory">The guest RAM to load into.</param>
+    /// <param name="logger">Where to log.</param>
+    /// <param name="endOfSection">Runs at every EOS record (the multifd sync); null for none.</param>
+    public RamPageLoader(GuestMemory memory, ILogger logger, Action? endOfSection = null)
     {
         _memory = memory;
         _logger = logger;
+        _endOfSection = endOfSection;
     }
 
     /// <summary>Pages written or filled so far.</summary>
@@ -88,6 +93,17 @@ internal sealed partial class RamPageLoader : IDisposable
                     throw new RamLoadException(
                         $"XBZRLE page at 0x{address:x} of '{block!.IdStr}': the xbzrle capability is not supported by MiniVmm", at);
                 case RamSaveFlags.EndOfSection:
+                    if (_endOfSection is { } sync)
+                    {
+                        sync();
+
+                        // Pages may have arrived on other channels where holes were seen.
+                        foreach (RamBackingExtents extents in _extents.Values)
+                        {
+                            extents.Forget();
+                        }
+                    }
+
                     return;
                 default:
                     if ((flags & RamSaveFlags.Hook) != 0)

@@ -62,6 +62,7 @@ public sealed class MigrationStreamWriter : IDisposable
 
     private long _windowStart;
     private long _windowExternal;
+    private long _sentElsewhere;
     private long _rateLimit;
 
     private Exception? _error;
@@ -161,7 +162,14 @@ public sealed class MigrationStreamWriter : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         _windowExternal += count;
+        Volatile.Write(ref _sentElsewhere, _sentElsewhere + count);
     }
+
+    /// <summary>
+    /// Bytes counted by <see cref="AccountForRateLimit"/> so far: what went on other channels
+    /// (multifd). With <see cref="BytesWritten"/>, all the migration has sent. Any thread.
+    /// </summary>
+    public long BytesSentElsewhere => Volatile.Read(ref _sentElsewhere);
 
     /// <summary>
     /// Records <paramref name="error"/> as the stream's error if none is recorded yet (later

@@ -11,6 +11,9 @@ namespace MiniVmm.Migration.Transport;
 /// </summary>
 public sealed class IncomingListener : IDisposable
 {
+    // Room for the main connection and the multifd channels that follow it at once.
+    private const int MultifdBacklog = 16;
+
     private readonly MigrationUri _uri;
     private readonly Socket? _socket;
     private System.IO.Stream? _passed;
@@ -56,7 +59,10 @@ public sealed class IncomingListener : IDisposable
         }
     }
 
-    /// <summary>Waits for the source (sockets) or opens the stream (exec, file, fd).</summary>
+    /// <summary>Whether more connections than the main one can arrive here (tcp, unix): what multifd needs.</summary>
+    public bool AcceptsMoreConnections => _socket is not null;
+
+    /// <summary>Waits for the source (sockets) or opens the stream (exec, file, fd); on sockets, also each multifd channel after the main connection.</summary>
     public System.IO.Stream Accept(CancellationToken cancel)
     {
         switch (_uri.Scheme)
@@ -97,7 +103,7 @@ public sealed class IncomingListener : IDisposable
             }
 
             socket.Bind(endpoint);
-            socket.Listen(1);
+            socket.Listen(MultifdBacklog);
             return socket;
         }
         catch (SocketException error)

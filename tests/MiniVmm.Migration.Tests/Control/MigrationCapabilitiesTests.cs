@@ -28,12 +28,20 @@ public sealed class MigrationCapabilitiesTests
     }
 
     [TestCase("postcopy-ram")]
-    [TestCase("multifd")]
+    [TestCase("xbzrle")]
     public void Capabilities_MiniVmm_does_not_implement_are_refused_when_turned_on(string name)
     {
         Assert.That(() => MigrationCapabilities.None.With(name, true),
             Throws.ArgumentException.With.Message.EqualTo($"Capability '{name}' is not supported by MiniVmm"));
         Assert.That(() => MigrationCapabilities.None.With(name, false), Throws.Nothing);
+    }
+
+    [Test]
+    public void Multifd_can_be_turned_on_and_off()
+    {
+        MigrationCapabilities on = MigrationCapabilities.None.With(MigrationCapabilities.Multifd, true);
+        Assert.That(on.IsEnabled("multifd"), Is.True);
+        Assert.That(on.With("multifd", false).IsEnabled("multifd"), Is.False);
     }
 
     [Test]
