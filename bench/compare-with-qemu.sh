@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# Side-by-side TCP-loopback migration of RAM filled with random data: MiniVmm -> MiniVmm and
-# QEMU 7.2 -> QEMU 7.2 (plain and -mem-prealloc destination), same command lines, max-bandwidth
-# raised to 100 GiB/s on both. Prints total-time, downtime and GB/s per run.
-#   usage: bench/compare-with-qemu.sh [--multifd N] [RAM=1G] [RUNS=3]
-# With --multifd N each round runs MiniVmm without multifd, then MiniVmm, QEMU and QEMU with
-# -mem-prealloc, and MiniVmm with -mem-prealloc, all with the multifd capability on and
-# multifd-channels N on both sides.
+# Side-by-side TCP-loopback migration of RAM filled with random data, MiniVmm -> MiniVmm against
+# QEMU 7.2 -> QEMU 7.2 with the same command lines (-M none, max-bandwidth raised to 100 GiB/s),
+# in alternating runs. Prints each run's total-time, downtime and GB/s, then per configuration the
+# median total-time and MiniVmm's speed as a ratio of each QEMU configuration's (QEMU's median
+# time / MiniVmm's: above 1 means MiniVmm is faster).
+#   usage: bench/compare-with-qemu.sh [--multifd N] [--prealloc] [RAM=1G] [RUNS=3]
+#          bench/compare-with-qemu.sh --hotset [RUNS=5] [DOWNTIME_LIMIT=300]
+# Configurations per round: MiniVmm (default flags: its destination prefaults RAM in the
+# background), QEMU, QEMU with -mem-prealloc; --prealloc adds MiniVmm with -mem-prealloc.
+# --multifd N runs every configuration with the multifd capability and multifd-channels N on both
+# sides, plus MiniVmm without multifd. --hotset runs bench/hotset-downtime.sh instead: the
+# downtime under a constantly dirtied hot set, MiniVmm against QEMU's TCG boot-sector guest.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-multifd=0
-if [ "${1:-}" = "--multifd" ]; then
-  multifd="${2:?--multifd needs a channel count}"; shift 2
-  [[ "$multifd" =~ ^[0-9]+$ ]] && [ "$multifd" -ge 1 ] && [ "$multifd" -le 255 ] || { echo "--multifd: 1..255 channels"; exit 1; }
-fi
+multifd=0; prealloc=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --multifd)
+      multifd="${2:?--multifd needs a channel count}"; shift 2
+      [[ "$multifd" =~ ^[0-9]+$ ]] && [ "$multifd" -ge 1 ] && [ "$multifd" -le 255 ] || { echo "--multifd: 1..255 channels"; exit 1; } ;;
+    --prealloc) prealloc=1; shift ;;
+    --hotset) shift; exec "$here/bench/hotset-downtime.sh" "${1:-5}" "${2:-300}" ;;
+    --*) echo "unknown option $1"; exit 1 ;;
+    *) break ;;
+  esac
+done
 ram="${1:-1G}"; runs="${2:-3}"
 work="$(mktemp -d)"; trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
@@ -26,6 +38,7 @@ waitsock() { for _ in $(seq 1 2400); do [ -S "$1" ] && return; sleep 0.05; done;
 one() {  # program port channels(0 = no multifd) extra-args...
   local prog=$1 port=$2 channels=$3; shift 3
   local cmd; if [ "$prog" = minivmm ]; then cmd=("${minivmm[@]}"); else cmd=(qemu-system-x86_64); fi
+  local label="$prog${*:+ $*}"; [ "$channels" -gt 0 ] && label="$label multifd=$channels"
   rm -f s.sock d.sock
   local incoming="tcp:127.0.0.1:$port"; [ "$channels" -gt 0 ] && incoming=defer   # multifd is set up before listening
   "${cmd[@]}" -M none -m "$ram" -S -nodefaults -display none "$@" -qmp unix:d.sock,server,nowait -incoming "$incoming" 2>d.err &
@@ -48,12 +61,36 @@ one() {  # program port channels(0 = no multifd) extra-args...
   q s.sock "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$port\"}}" >/dev/null
   until q d.sock '{"execute":"query-migrate"}' | grep -q '"completed"\|"failed"'; do sleep 0.02; done
   sleep 0.3
-  q s.sock '{"execute":"query-migrate"}' | python3 -c "import json,sys; r=json.loads(sys.stdin.read())['return']; t=r['total-time']; print('%-8s %-11s %-14s total-time %6d ms  downtime %4d ms  %.2f GB/s  multifd-bytes %d' % ('$prog', 'multifd=$channels' if $channels else 'no multifd', '${*:-plain}', t, r.get('downtime',0), r['ram']['transferred']/t/1e6, r['ram'].get('multifd-bytes',0)))"
-  q s.sock '{"execute":"quit"}' >/dev/null || true; q d.sock '{"execute":"quit"}' >/dev/null || true; wait
+  q s.sock '{"execute":"query-migrate"}' | python3 -c "
+import json,sys
+r=json.loads(sys.stdin.read())['return']; t=r['total-time']
+print('%-34s total-time %6d ms  downtime %4d ms  %.2f GB/s  multifd-bytes %d' % ('$label', t, r.get('downtime',0), r['ram']['transferred']/t/1e6, r['ram'].get('multifd-bytes',0)))
+open('times.tsv','a').write('$label\t%d\n' % t)"
+  q s.sock '{"execute":"quit"}' >/dev/null 2>&1 || true; q d.sock '{"execute":"quit"}' >/dev/null 2>&1 || true; wait || true
 }
 port=47000
 for ((run = 1; run <= runs; run++)); do
   if [ "$multifd" -gt 0 ]; then one minivmm $((port++)) 0; fi
-  one minivmm $((port++)) "$multifd"; one qemu $((port++)) "$multifd"; one qemu $((port++)) "$multifd" -mem-prealloc
-  if [ "$multifd" -gt 0 ]; then one minivmm $((port++)) "$multifd" -mem-prealloc; fi
+  one minivmm $((port++)) "$multifd"
+  one qemu $((port++)) "$multifd"
+  one qemu $((port++)) "$multifd" -mem-prealloc
+  if [ "$prealloc" -eq 1 ]; then one minivmm $((port++)) "$multifd" -mem-prealloc; fi
 done
+echo
+python3 - "$multifd" <<'PY'
+import statistics, sys
+multifd = int(sys.argv[1])
+times = {}
+for line in open('times.tsv'):
+    label, t = line.rstrip('\n').split('\t')
+    times.setdefault(label, []).append(int(t))
+med = {label: statistics.median(v) for label, v in times.items()}
+for label, v in times.items():
+    print('median %-34s %7.0f ms  (%s)' % (label, med[label], ', '.join(map(str, v))))
+suffix = ' multifd=%d' % multifd if multifd else ''
+ours = [l for l in med if l.startswith('minivmm')]
+theirs = [l for l in med if l.startswith('qemu')]
+for m in ours:
+    for q in theirs:
+        print('ratio  %-34s vs %-34s %5.2fx' % (m, q, med[q] / med[m]))
+PY
