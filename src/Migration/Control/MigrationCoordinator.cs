@@ -328,6 +328,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IDisposable
             {
                 SecureTransport = (connection, cancel) => SecureIncoming(parsed, connection, cancel),
                 StreamArriving = IncomingPrefault is { } prefault ? prefault.Yield : null,
+                StallTimeoutMilliseconds = () => Parameters.XStallTimeout,
             };
             _incoming = incoming;
             incoming.Start(listener);

@@ -26,6 +26,7 @@ public static class MigrationParameterNames
         ("max-postcopy-bandwidth", 0, long.MaxValue, p => p.MaxPostcopyBandwidth, (p, v) => p with { MaxPostcopyBandwidth = v }),
         ("multifd-channels", 1, 255, p => p.MultifdChannels, (p, v) => p with { MultifdChannels = v }),
         ("xbzrle-cache-size", 0, long.MaxValue, p => p.XbzrleCacheSize, (p, v) => p with { XbzrleCacheSize = v }),
+        ("x-stall-timeout", 0, 86_400_000, p => p.XStallTimeout, (p, v) => p with { XStallTimeout = v }),
     ];
 
     private static readonly (string Name, Func<MigrationParameters, string> Get,
