@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using MiniVmm.Migration.Stall;
 using MiniVmm.Migration.Transport;
 
@@ -50,10 +49,7 @@ public sealed partial class IncomingMigration
     private void Stalled(MigrationStalledException stall)
     {
         _stall = stall;
-        LogStalled(stall.Kind.ToString(), stall.Offset, stall.Message);
+        StallDetectionLog.IncomingStalled(_logger, stall.Kind.ToString(), stall.Offset, stall.Message);
         TransportShutdown.Shutdown(_transport);
     }
-
-    [LoggerMessage(EventId = 7203, Level = LogLevel.Warning, Message = "incoming migration stalled ({Kind} side) at stream offset {Offset}: {Reason}")]
-    private partial void LogStalled(string kind, long offset, string reason);
 }

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using MiniVmm.Migration.Stall;
 using MiniVmm.Migration.Stream;
 
@@ -27,7 +26,7 @@ public sealed partial class MigrationSession
     private void StartStallWatchdog()
     {
         long timeout = Parameters.XStallTimeout;
-        LogStallTimeout(timeout);
+        StallDetectionLog.StallTimeout(_logger, timeout);
         _stallWatchdog = new StallWatchdog(_time, StallKind.Destination, () => Parameters.XStallTimeout, ProbeProgress, Stalled);
     }
 
@@ -67,7 +66,7 @@ public sealed partial class MigrationSession
     /// <summary>The watchdog's verdict (its timer thread, no lock held): fail and wake the migration thread.</summary>
     private void Stalled(MigrationStalledException stall)
     {
-        LogStalled(stall.Kind.ToString(), stall.Offset, stall.Message);
+        StallDetectionLog.OutgoingStalled(_logger, stall.Kind.ToString(), stall.Offset, stall.Message);
         Abort(stall);
         if (Status == MigrationStatus.Failed && ReferenceEquals(_error, stall))
         {
@@ -88,10 +87,4 @@ public sealed partial class MigrationSession
     {
         public void Dispose() => Interlocked.Decrement(ref session._awaitingDestination);
     }
-
-    [LoggerMessage(EventId = 7201, Level = LogLevel.Debug, Message = "outgoing migration: stall detection x-stall-timeout={Milliseconds} ms")]
-    private partial void LogStallTimeout(long milliseconds);
-
-    [LoggerMessage(EventId = 7202, Level = LogLevel.Warning, Message = "outgoing migration stalled ({Kind} side) at stream offset {Offset}: {Reason}")]
-    private partial void LogStalled(string kind, long offset, string reason);
 }
