@@ -1,0 +1,20 @@
+namespace MiniVmm.FaultRelay;
+
+/// <summary>What the relay does to the bytes from the source to the destination.</summary>
+public enum RelayFault
+{
+    /// <summary>Forwards everything at once.</summary>
+    Pass,
+
+    /// <summary>Holds each chunk for <see cref="RelaySettings.DelayMilliseconds"/> before forwarding it.</summary>
+    Delay,
+
+    /// <summary>Forwards at most <see cref="RelaySettings.BytesPerSecond"/>.</summary>
+    Throttle,
+
+    /// <summary>Keeps reading from the source (so its kernel acks) and forwards nothing more.</summary>
+    Stall,
+
+    /// <summary>Closes both connections (a reset, not a clean close).</summary>
+    Cut,
+}
