@@ -67,7 +67,9 @@ public sealed record RelaySettings(
             "throttle" => settings with { Fault = RelayFault.Throttle, BytesPerSecond = Math.Max(1, Number()) },
             "stall" => settings with { Fault = RelayFault.Stall },
             "cut" => settings with { Fault = RelayFault.Cut },
-            _ => throw new ArgumentException($"unknown fault '{text}' (pass, delay:MS, throttle:BPS, stall, cut)"),
+            "stall-after" => settings with { StallAfter = Number() },
+            "cut-after" => settings with { CutAfter = Number() },
+            _ => throw new ArgumentException($"unknown fault '{text}' (pass, delay:MS, throttle:BPS, stall, cut, stall-after:N, cut-after:N)"),
         };
     }
 }

@@ -58,6 +58,14 @@ public abstract class VmFixture
         return vm;
     }
 
+    /// <summary>Starts <c>minivmm run</c> as <paramref name="name"/> in a network namespace; disposed in TearDown.</summary>
+    protected async Task<Vm> StartInNamespaceAsync(string networkNamespace, string name, params string[] arguments)
+    {
+        Vm vm = await Vm.StartInNamespaceAsync(networkNamespace, Temp, name, arguments);
+        _vms.Add(vm);
+        return vm;
+    }
+
     /// <summary>Starts <c>minivmm run</c> as <paramref name="name"/>; disposed in TearDown.</summary>
     protected Task<Vm> StartAsync(string name, params string[] arguments) => StartAsync(VmProgram.MiniVmm, name, arguments);
 }
