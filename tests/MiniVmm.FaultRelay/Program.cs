@@ -4,7 +4,7 @@ using MiniVmm.FaultRelay;
 // A TCP relay that injects faults between a migration's source and destination: started as a
 // real process (in the destination's network namespace by the fault tests), it prints
 // "listening IP:PORT" once ready, then takes faults on stdin, one a line (pass, delay:MS,
-// throttle:BPS, stall, cut), which apply to every open and later connection.
+// throttle:BPS, stall, blackhole, cut, stall-after:N, cut-after:N), which apply to every open and later connection.
 RelaySettings settings;
 try
 {

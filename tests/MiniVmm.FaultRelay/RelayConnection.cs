@@ -31,7 +31,7 @@ public sealed class RelayConnection
         Task forward = Task.Run(ForwardAsync);
         Task back = _destination is null ? Task.CompletedTask : Task.Run(BackAsync);
         await Task.WhenAny(forward, back);
-        if (_settings().Fault != RelayFault.Stall)
+        if (_settings().Fault is not (RelayFault.Stall or RelayFault.Blackhole))
         {
             Close(reset: false);
         }
@@ -83,7 +83,7 @@ public sealed class RelayConnection
                 int read = await _source.ReceiveAsync(buffer, SocketFlags.None);
                 if (read == 0)
                 {
-                    if (_destination is not null && _settings().Fault != RelayFault.Stall)
+                    if (_destination is not null && _settings().Fault is not (RelayFault.Stall or RelayFault.Blackhole))
                     {
                         _destination.Shutdown(SocketShutdown.Send);
                     }
@@ -107,14 +107,27 @@ public sealed class RelayConnection
                     return;
                 }
 
-                if (settings.Fault == RelayFault.Stall || settings.StallAfter >= 0 && _forwarded >= settings.StallAfter)
+                if (settings.Fault == RelayFault.Blackhole)
                 {
-                    continue; // accepted, never forwarded
+                    continue; // read (so acked) and dropped
                 }
 
                 if (settings.StallAfter >= 0 && _forwarded + read > settings.StallAfter)
                 {
-                    forward = (int)(settings.StallAfter - _forwarded);
+                    // Forward up to byte N, then hold the rest and stop reading.
+                    await SendAsync(buffer.AsMemory(0, (int)Math.Max(0, settings.StallAfter - _forwarded)));
+                    await HoldWhileStalledAsync(always: true);
+                    return;
+                }
+
+                if (settings.Fault == RelayFault.Stall)
+                {
+                    await HoldWhileStalledAsync(always: false);
+                    settings = _settings();
+                    if (Volatile.Read(ref _closed) != 0)
+                    {
+                        return;
+                    }
                 }
 
                 if (settings.Fault == RelayFault.Delay)
@@ -143,6 +156,15 @@ public sealed class RelayConnection
         catch (Exception error) when (error is SocketException or ObjectDisposedException)
         {
             // One side went away: RunAsync closes the other.
+        }
+    }
+
+    /// <summary>Neither reads nor forwards while the fault is a stall (or for good), until the connection closes.</summary>
+    private async Task HoldWhileStalledAsync(bool always)
+    {
+        while (Volatile.Read(ref _closed) == 0 && (always || _settings().Fault == RelayFault.Stall))
+        {
+            await Task.Delay(50);
         }
     }
 

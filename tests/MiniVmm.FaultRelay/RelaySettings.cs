@@ -4,7 +4,7 @@ using System.Net;
 namespace MiniVmm.FaultRelay;
 
 /// <summary>
-/// The relay's command line: <c>--listen IP:PORT [--connect IP:PORT] [--fault pass|delay:MS|throttle:BPS|stall|cut]
+/// The relay's command line: <c>--listen IP:PORT [--connect IP:PORT] [--fault pass|delay:MS|throttle:BPS|stall|blackhole|cut]
 /// [--stall-after N] [--cut-after N]</c>. Without <c>--connect</c> the relay is a sink that reads
 /// and drops (for failing migrations in a row).
 /// </summary>
@@ -66,10 +66,11 @@ public sealed record RelaySettings(
             "delay" => settings with { Fault = RelayFault.Delay, DelayMilliseconds = (int)Number() },
             "throttle" => settings with { Fault = RelayFault.Throttle, BytesPerSecond = Math.Max(1, Number()) },
             "stall" => settings with { Fault = RelayFault.Stall },
+            "blackhole" => settings with { Fault = RelayFault.Blackhole },
             "cut" => settings with { Fault = RelayFault.Cut },
             "stall-after" => settings with { StallAfter = Number() },
             "cut-after" => settings with { CutAfter = Number() },
-            _ => throw new ArgumentException($"unknown fault '{text}' (pass, delay:MS, throttle:BPS, stall, cut, stall-after:N, cut-after:N)"),
+            _ => throw new ArgumentException($"unknown fault '{text}' (pass, delay:MS, throttle:BPS, stall, blackhole, cut, stall-after:N, cut-after:N)"),
         };
     }
 }
