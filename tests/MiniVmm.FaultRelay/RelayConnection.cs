@@ -29,7 +29,7 @@ public sealed class RelayConnection
     public async Task RunAsync()
     {
         Task forward = Task.Run(ForwardAsync);
-        Task back = _destination is null ? Task.CompletedTask : Task.Run(BackAsync);
+        Task back = _destination is null ? forward : Task.Run(BackAsync);
         await Task.WhenAny(forward, back);
         if (_settings().Fault is not (RelayFault.Stall or RelayFault.Blackhole))
         {

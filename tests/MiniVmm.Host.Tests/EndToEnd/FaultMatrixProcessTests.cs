@@ -168,6 +168,28 @@ public sealed class FaultMatrixProcessTests : FaultFixture
     }
 
     [Test]
+    public void A_namespace_pair_carries_traffic_only_while_its_link_is_up_and_is_gone_once_disposed()
+    {
+        NetworkNamespacePair pair = NetworkNamespacePair.CreateOrIgnore();
+        string source = pair.Source;
+        string destination = pair.Destination;
+        try
+        {
+            Assert.That(NetworkNamespacePair.Exists(source) && NetworkNamespacePair.Exists(destination), Is.True);
+            Assert.That(pair.CanReach(NetworkNamespacePair.DestinationAddress), Is.True, "link up");
+            pair.SetLink(up: false);
+            Assert.That(pair.CanReach(NetworkNamespacePair.DestinationAddress), Is.False, "link down");
+        }
+        finally
+        {
+            pair.Dispose();
+            pair.Dispose();
+        }
+
+        Assert.That(NetworkNamespacePair.Exists(source) || NetworkNamespacePair.Exists(destination), Is.False, "both namespaces removed");
+    }
+
+    [Test]
     public async Task With_the_rust_harness_a_destination_killed_in_precopy_loses_no_harness_write_on_the_next_migration()
     {
         NetworkNamespacePair pair = _pair = NetworkNamespacePair.CreateOrIgnore();
@@ -242,9 +264,11 @@ public sealed class FaultMatrixProcessTests : FaultFixture
     private async Task<Vm> StartWithHarnessAsync(string networkNamespace, string name, string[] arguments, params string[] harnessArguments)
     {
         string socket = Temp.File(name + ".harness");
-        Vm vm = await StartInNamespaceAsync(networkNamespace, name, [.. arguments, "-guest", $"harness,socket={socket}"]);
-        await GuestRam.WaitForFileAsync(socket, TimeSpan.FromSeconds(20));
-        Track(HarnessProcess.Start(socket, harnessArguments));
+        Vm vm = await StartInNamespaceAsync(networkNamespace, name, [.. arguments, "-guest", $"harness,socket={socket}"], _ =>
+        {
+            Track(HarnessProcess.Start(socket, harnessArguments));
+            return Task.CompletedTask;
+        });
         var clock = Stopwatch.StartNew();
         while ((await vm.ReturnOfAsync("x-query-guest-harness"))?["connected"]?.GetValue<bool>() != true)
         {

@@ -78,6 +78,16 @@ public sealed partial class NetworkNamespacePair : IDisposable
         Ip("-n", Destination, "link", "set", DestinationLink, state);
     }
 
+    /// <summary>
+    /// Whether a TCP connect from <see cref="Source"/> to <paramref name="address"/> port 9 gets an
+    /// answer (a refusal counts: the packet went through) within a second.
+    /// </summary>
+    public bool CanReach(string address)
+    {
+        (int code, string output) = Run("ip", "netns", "exec", Source, "timeout", "1", "bash", "-c", $"exec 3<>/dev/tcp/{address}/9");
+        return code != 124 && output.Contains("refused", StringComparison.OrdinalIgnoreCase) || code == 0;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

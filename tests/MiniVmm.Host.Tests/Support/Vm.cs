@@ -47,12 +47,18 @@ public sealed class Vm : IAsyncDisposable
         StartAsync(program, directory, name, arguments, beforeQmp: null);
 
     /// <summary>Starts <c>minivmm run</c> in the network namespace <paramref name="networkNamespace"/>, its QMP socket in <paramref name="directory"/>.</summary>
-    public static async Task<Vm> StartInNamespaceAsync(string networkNamespace, TemporaryDirectory directory, string name, params string[] arguments)
+    public static async Task<Vm> StartInNamespaceAsync(
+        string networkNamespace, TemporaryDirectory directory, string name, string[] arguments, Func<IVmProcess, Task>? beforeQmp = null)
     {
         string socket = directory.File(name + ".qmp");
         MiniVmmProcess process = await MiniVmmProcess.StartWithQmpInNamespaceAsync(networkNamespace, socket, arguments);
         try
         {
+            if (beforeQmp is not null)
+            {
+                await beforeQmp(process);
+            }
+
             QmpClient qmp = await QmpClient.ConnectAndNegotiateAsync(socket);
             return new Vm(VmProgram.MiniVmm, process, qmp, name);
         }
