@@ -9,7 +9,8 @@
 #
 # Needs root (network namespaces). Prints one "outcome:" line per case (fault | phase | status
 # after N ms | error-desc), also written to OUTCOMES_FILE (default bench/fault-matrix-outcomes.txt):
-# the figures docs/reliability.md quotes. Exit status: 0 when every case passed.
+# the figures docs/reliability.md quotes; the whole test log goes beside it (.log). Exit status: 0
+# when every case passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 dotnet build tests/MiniVmm.Host.Tests -c Release -nologo -v:q
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+log="${outcomes%.txt}.log"
 status=0
 MINIVMM_FAULT_MATRIX=full dotnet test tests/MiniVmm.Host.Tests -c Release --no-build -nologo \
   --filter "FullyQualifiedName~FaultMatrixProcessTests|FullyQualifiedName~StallDetectionProcessTests" \
