@@ -18,7 +18,7 @@ namespace MiniVmm.Host.Tests.EndToEnd;
 [NonParallelizable]
 public sealed class FaultMatrixProcessTests : FaultFixture
 {
-    private const long StallMs = 1500;
+    private const long StallMs = 3000;
     private const int DestinationPort = 4441;
     private const int RelayPort = 4442;
     private const int FreshPort = 4443;

@@ -68,6 +68,33 @@ public sealed class StallDetectionProcessTests : FaultFixture
     }
 
     [Test]
+    public async Task A_black_hole_is_caught_by_the_destination_and_with_return_path_the_source_fails_with_its_reason()
+    {
+        int destinationPort = GuestRam.FreeTcpPort();
+        int relayPort = GuestRam.FreeTcpPort();
+        Vm destination = await StartAsync("dst", [.. Machine, "-incoming", "defer"]);
+        await destination.SetParametersAsync(new() { ["x-stall-timeout"] = StallMs });
+        await SetCapabilitiesAsync(destination, "return-path");
+        await destination.ReturnOfAsync("migrate-incoming", new() { ["uri"] = $"tcp:127.0.0.1:{destinationPort}" });
+        await using FaultRelayProcess relay = await FaultRelayProcess.StartAsync(null, $"127.0.0.1:{relayPort}", $"127.0.0.1:{destinationPort}");
+        Vm source = await StartAsync("src", Machine);
+        await SetCapabilitiesAsync(source, "return-path");
+        await source.SetParametersAsync(new() { ["x-stall-timeout"] = StallMs, ["max-bandwidth"] = 16L << 20 });
+
+        await source.MigrateAsync($"tcp:127.0.0.1:{relayPort}");
+        await WaitForTransferredAsync(source, 2 << 20);
+        await relay.InjectAsync("blackhole");
+        var clock = Stopwatch.StartNew();
+
+        JsonObject end = await AssertFailedAndRunningAsync(source);
+        TestContext.Out.WriteLine($"source failed {clock.ElapsedMilliseconds} ms after the black hole opened: {end.ToJsonString()}");
+        Assert.That(await destination.Process.WaitForExitAsync(), Is.EqualTo(1));
+        Assert.That(destination.Process.Stderr, Does.Contain("the source stopped sending the migration stream"));
+        Assert.That(end["error-desc"]?.GetValue<string>(), Does.Not.Contain("the destination stopped taking"),
+            "the source's kernel saw every byte acked: only the destination's answer on the return path can end it");
+    }
+
+    [Test]
     public async Task A_source_that_stops_sending_mid_stream_fails_the_incoming_side_and_the_source_runs_on_after()
     {
         int port = GuestRam.FreeTcpPort();
