@@ -165,6 +165,7 @@ public sealed partial class IncomingMigration : IDisposable
         try
         {
             _transport = listener.Accept(_cancel.Token);
+            StartStallWatchdog();
             StreamArriving?.Invoke();
             root = _telemetry?.StartActivity("migration.incoming");
             if (SecureTransport is { } secure)
@@ -227,8 +228,9 @@ public sealed partial class IncomingMigration : IDisposable
             SetStatus(MigrationStatus.Active, MigrationStatus.Completed);
             loadState.Shut(failed: false);
         }
-        catch (Exception error)
+        catch (Exception caught)
         {
+            Exception error = ReasonFor(caught);
             if (_transport is MiniVmm.Migration.Transport.Tls.TlsTransportStream && BytesReceived == 0
                 && error is MigrationLoadException or MigrationStreamException)
             {
@@ -262,6 +264,7 @@ public sealed partial class IncomingMigration : IDisposable
         }
         finally
         {
+            StopStallWatchdog();
             if (_transport is not null)
             {
                 // A migration whose stream began to arrive (not a listener closed while waiting).

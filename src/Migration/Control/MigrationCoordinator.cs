@@ -340,6 +340,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
                 SecureTransport = (connection, cancel) => SecureIncoming(parsed, connection, cancel),
                 StreamArriving = IncomingPrefault is { } prefault ? prefault.Yield : null,
                 MultifdChannels = () => (int)Parameters.MultifdChannels,
+                StallTimeoutMilliseconds = () => Parameters.XStallTimeout,
             };
             _incoming = incoming;
             incoming.Start(listener);

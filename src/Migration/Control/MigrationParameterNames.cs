@@ -27,6 +27,7 @@ public static class MigrationParameterNames
         ("multifd-channels", 1, 255, p => p.MultifdChannels, (p, v) => p with { MultifdChannels = v }),
         ("xbzrle-cache-size", 0, long.MaxValue, p => p.XbzrleCacheSize, (p, v) => p with { XbzrleCacheSize = v }),
         ("avail-switchover-bandwidth", 0, long.MaxValue, p => p.AvailSwitchoverBandwidth, (p, v) => p with { AvailSwitchoverBandwidth = v }),
+        ("x-stall-timeout", 0, 86_400_000, p => p.XStallTimeout, (p, v) => p with { XStallTimeout = v }),
     ];
 
     private static readonly (string Name, Func<MigrationParameters, bool> Get,

@@ -81,6 +81,14 @@ public sealed record MigrationParameters
     /// <summary><c>tls-authz</c>: QEMU's authorization object id; MiniVmm has none, so only "" is accepted.</summary>
     public string TlsAuthz { get; init; } = "";
 
+    /// <summary>
+    /// <c>x-stall-timeout</c>, ms (MiniVmm's own): a migration that makes no progress for this
+    /// long fails with a <see cref="MiniVmm.Migration.Stall.MigrationStalledException"/>, on the
+    /// source and, set before <c>migrate-incoming</c> (or at any time before the stall), on the
+    /// destination. 0 = off, as QEMU, which waits on TCP.
+    /// </summary>
+    public long XStallTimeout { get; init; } = 30_000;
+
     /// <summary>Whether migration connections run TLS.</summary>
     public bool UsesTls => TlsCreds.Length > 0;
 

@@ -287,6 +287,7 @@ public sealed partial class MigrationSession : IDisposable
         _recorder.Start();
         try
         {
+            StartStallWatchdog();
             _recorder.Phase("setup", "migration.setup", () =>
             {
                 _transport = connect(_cancel.Token);
@@ -456,7 +457,11 @@ public sealed partial class MigrationSession : IDisposable
         {
             // Everything that can go before the switchover has gone and the destination has not
             // acked yet: wait for the ack (or a dirtied page) instead of spinning.
-            _returnPath?.WaitForSwitchoverAck(TimeSpan.FromMilliseconds(WindowMilliseconds), _cancel.Token);
+            using (AwaitDestination())
+            {
+                _returnPath?.WaitForSwitchoverAck(TimeSpan.FromMilliseconds(WindowMilliseconds), _cancel.Token);
+            }
+
             _lastPending = ulong.MaxValue;
             return false;
         }
@@ -556,7 +561,10 @@ public sealed partial class MigrationSession : IDisposable
                 // QEMU's await_return_path_close_on_source: the migration only completes once the
                 // destination says it loaded everything; a SHUT reporting failure fails it here, so
                 // the source VM runs again.
-                _returnPath?.WaitForShut(_cancel.Token);
+                using (AwaitDestination())
+                {
+                    _returnPath?.WaitForShut(_cancel.Token);
+                }
 
                 long end = NowMs();
                 Volatile.Write(ref _downtime, end - _downtimeStart);
@@ -777,6 +785,7 @@ public sealed partial class MigrationSession : IDisposable
             cleanup?.Stop();
             _recorder.Sample(force: true);
             _recorder.Finish(Volatile.Read(ref _totalTime), _downtime);
+            StopStallWatchdog();
             _finished.TrySetResult();
         }
     }

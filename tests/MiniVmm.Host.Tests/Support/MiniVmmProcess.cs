@@ -14,6 +14,12 @@ public sealed class MiniVmmProcess : VmChildProcess
     {
     }
 
+    private MiniVmmProcess(string networkNamespace, string[] arguments)
+        : base("ip", ["netns", "exec", networkNamespace, DotnetHost(), Path.Combine(AppContext.BaseDirectory, "minivmm.dll"), .. arguments],
+            $"minivmm (netns {networkNamespace})", DefaultTimeout)
+    {
+    }
+
     /// <summary>Starts <c>minivmm</c> with <paramref name="arguments"/>.</summary>
     public static MiniVmmProcess Start(params string[] arguments) => new(arguments);
 
@@ -21,6 +27,18 @@ public sealed class MiniVmmProcess : VmChildProcess
     public static async Task<MiniVmmProcess> StartWithQmpAsync(string socketPath, params string[] extraArguments)
     {
         MiniVmmProcess child = Start(["run", .. extraArguments, .. QmpArguments(socketPath)]);
+        await child.WaitForFileAsync(socketPath);
+        return child;
+    }
+
+    /// <summary>
+    /// Starts <c>minivmm run</c> inside the network namespace <paramref name="networkNamespace"/>
+    /// (<c>ip netns exec</c>, which execs, so <see cref="VmChildProcess.Pid"/> is minivmm's) with
+    /// a QMP socket at <paramref name="socketPath"/> (a path socket, reachable from any namespace).
+    /// </summary>
+    public static async Task<MiniVmmProcess> StartWithQmpInNamespaceAsync(string networkNamespace, string socketPath, params string[] extraArguments)
+    {
+        var child = new MiniVmmProcess(networkNamespace, ["run", .. extraArguments, .. QmpArguments(socketPath)]);
         await child.WaitForFileAsync(socketPath);
         return child;
     }

@@ -46,6 +46,29 @@ public sealed class Vm : IAsyncDisposable
     public static Task<Vm> StartAsync(VmProgram program, TemporaryDirectory directory, string name, params string[] arguments) =>
         StartAsync(program, directory, name, arguments, beforeQmp: null);
 
+    /// <summary>Starts <c>minivmm run</c> in the network namespace <paramref name="networkNamespace"/>, its QMP socket in <paramref name="directory"/>.</summary>
+    public static async Task<Vm> StartInNamespaceAsync(
+        string networkNamespace, TemporaryDirectory directory, string name, string[] arguments, Func<IVmProcess, Task>? beforeQmp = null)
+    {
+        string socket = directory.File(name + ".qmp");
+        MiniVmmProcess process = await MiniVmmProcess.StartWithQmpInNamespaceAsync(networkNamespace, socket, arguments);
+        try
+        {
+            if (beforeQmp is not null)
+            {
+                await beforeQmp(process);
+            }
+
+            QmpClient qmp = await QmpClient.ConnectAndNegotiateAsync(socket);
+            return new Vm(VmProgram.MiniVmm, process, qmp, name);
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>
     /// Starts <paramref name="program"/> like <see cref="StartAsync(VmProgram, TemporaryDirectory, string, string[])"/>,
     /// running <paramref name="beforeQmp"/> once the process is up and before QMP is negotiated

@@ -117,6 +117,13 @@ public abstract class VmChildProcess : IVmProcess
         return _process.ExitCode;
     }
 
+    /// <summary>Writes <paramref name="line"/> to the child's stdin.</summary>
+    protected async Task WriteLineAsync(string line)
+    {
+        await _process.StandardInput.WriteLineAsync(line);
+        await _process.StandardInput.FlushAsync();
+    }
+
     /// <inheritdoc/>
     public async Task SignalAsync(string signal)
     {

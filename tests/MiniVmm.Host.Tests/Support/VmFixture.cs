@@ -58,6 +58,21 @@ public abstract class VmFixture
         return vm;
     }
 
+    /// <summary>Starts <c>minivmm run</c> as <paramref name="name"/> in a network namespace; disposed in TearDown.</summary>
+    protected Task<Vm> StartInNamespaceAsync(string networkNamespace, string name, params string[] arguments) =>
+        StartInNamespaceAsync(networkNamespace, name, arguments, beforeQmp: null);
+
+    /// <summary>
+    /// Starts <c>minivmm run</c> as <paramref name="name"/> in a network namespace, runs
+    /// <paramref name="beforeQmp"/> before QMP is negotiated; disposed in TearDown.
+    /// </summary>
+    protected async Task<Vm> StartInNamespaceAsync(string networkNamespace, string name, string[] arguments, Func<IVmProcess, Task>? beforeQmp)
+    {
+        Vm vm = await Vm.StartInNamespaceAsync(networkNamespace, Temp, name, arguments, beforeQmp);
+        _vms.Add(vm);
+        return vm;
+    }
+
     /// <summary>Starts <c>minivmm run</c> as <paramref name="name"/>; disposed in TearDown.</summary>
     protected Task<Vm> StartAsync(string name, params string[] arguments) => StartAsync(VmProgram.MiniVmm, name, arguments);
 }
