@@ -40,8 +40,11 @@ one() {  # minivmm|qemu port
     [ $SECONDS -lt $deadline ] || { echo "$prog: no convergence in 60 s"; break; }
     sleep 0.05
   done
-  read -r down total < <(echo "$r" | python3 -c "import json,sys; r=json.loads(sys.stdin.read())['return']; print(r.get('downtime', -1), r.get('total-time', -1))")
-  echo "$prog run: downtime $down ms, total-time $total ms"
+  read -r down total rate < <(echo "$r" | python3 -c "
+import json,sys
+r=json.loads(sys.stdin.read())['return']; d=r.get('downtime', -1); b=r.get('ram', {}).get('downtime-bytes', 0)
+print(d, r.get('total-time', -1), '%.2f' % (b / d / 1e6) if d and d > 0 else '-')")
+  echo "$prog run: downtime $down ms, total-time $total ms, stop-copy $rate GB/s (downtime-bytes / downtime)"
   if [ "$prog" = minivmm ]; then mdown+=("$down"); mtotal+=("$total"); else qdown+=("$down"); qtotal+=("$total"); fi
   q s.sock '{"execute":"quit"}' >/dev/null 2>&1 || true; q d.sock '{"execute":"quit"}' >/dev/null 2>&1 || true; wait || true
 }

@@ -193,25 +193,48 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
     }
 
     /// <summary>
-    /// <c>save_live_iterate</c>: up to a buffer of the data fd as a DATA record, then END_OF_STATE —
-    /// or, once with switchover-ack, INIT_DATA_SENT when the initial data is all out. Migration
-    /// thread, big lock not held.
+    /// <c>save_live_iterate</c>: up to a buffer of the data fd as a DATA record — with
+    /// switchover-ack, up to <see cref="InitialDataPerRound"/> in buffer-sized records while
+    /// initial data remains — then END_OF_STATE, or, once with switchover-ack, INIT_DATA_SENT when
+    /// the initial data is all out. Migration thread, big lock not held.
     /// </summary>
     /// <remarks>
     /// The device is read under the handler's lock; the stream is written after it is released,
     /// so a run-state change (big lock held) never waits behind a write to a slow destination.
+    /// The switchover waits for the destination's ack of the initial data while RAM takes its
+    /// time budget every round, so one buffer per round made a 16 MiB device hold a busy guest's
+    /// switchover back by 16 rounds.
     /// </remarks>
     public IterationOutcome SaveLiveIterate(MigrationStreamWriter stream)
     {
-        int read;
-        VfioStreamTag trailer;
-        IterationOutcome outcome;
+        long sentThisRound = 0;
+        while (true)
+        {
+            (int read, VfioStreamTag trailer, IterationOutcome outcome, bool more) = ReadPrecopyBlock(sentThisRound);
+            WriteBlock(stream, read);
+            sentThisRound += read;
+            if (!more)
+            {
+                stream.PutBe64((ulong)trailer);
+                return outcome;
+            }
+        }
+    }
+
+    /// <summary>With switchover-ack, how much initial data one iterate call may send (in buffer-sized records).</summary>
+    public const long InitialDataPerRound = 8L * DataBufferSize;
+
+    /// <summary>
+    /// One DATA record's worth under the lock: a device whose fd hands out less per read (a pipe
+    /// gives 64 KiB) is read again while it still reports precopy data. <c>more</c> says whether
+    /// the caller should read another record this round (initial data left under switchover-ack,
+    /// within <see cref="InitialDataPerRound"/>).
+    /// </summary>
+    private (int Read, VfioStreamTag Trailer, IterationOutcome Outcome, bool More) ReadPrecopyBlock(long sentThisRound)
+    {
         lock (_gate)
         {
-            // One DATA record of up to a buffer: a device whose fd hands out less per read (a
-            // pipe gives 64 KiB) is read again while it still reports precopy data, so that its
-            // initial data is not starved to one small read per round beside a busy RAM.
-            read = 0;
+            int read = 0;
             do
             {
                 int got = ReadBlock(read);
@@ -230,19 +253,18 @@ public sealed partial class VfioMigrationHandler : ISaveVmHandlers, ISaveStateDe
             }
             while (read < DataBufferSize && _initialBytes + _dirtyBytes > 0);
 
-            trailer = VfioStreamTag.EndOfState;
-            if (_switchoverAck.IsEnabled && _initialBytes == 0 && !_initialDataSent)
+            bool more = read == DataBufferSize && _switchoverAck.IsEnabled && _initialBytes > 0
+                && sentThisRound + read < InitialDataPerRound;
+            VfioStreamTag trailer = VfioStreamTag.EndOfState;
+            if (!more && _switchoverAck.IsEnabled && _initialBytes == 0 && !_initialDataSent)
             {
                 trailer = VfioStreamTag.InitDataSent;
                 _initialDataSent = true;
             }
 
-            outcome = _initialBytes == 0 && _dirtyBytes == 0 ? IterationOutcome.Finished : IterationOutcome.MoreData;
+            IterationOutcome outcome = _initialBytes == 0 && _dirtyBytes == 0 ? IterationOutcome.Finished : IterationOutcome.MoreData;
+            return (read, trailer, outcome, more);
         }
-
-        WriteBlock(stream, read);
-        stream.PutBe64((ulong)trailer);
-        return outcome;
     }
 
     /// <summary>
