@@ -15,7 +15,10 @@ namespace MiniVmm.Migration.Control;
 /// with it and the source waits for a switchover it could have made: passes pile up, and the
 /// downtime depends on which window came last. Here only a <em>saturated</em> window (the source
 /// had more to send than it sent, or the rate limit stopped it) may lower the estimate; any window
-/// may raise it, since a window's bytes over its length never exceed what the link carried.
+/// may raise it, since a window's bytes over its length never exceed what the link carried. The
+/// estimate is the lowest of the last <see cref="RecentWindows"/> saturated windows: a switchover
+/// decided on one fast window overran the downtime limit threefold when the rest of the pass was
+/// slower.
 /// </remarks>
 public sealed class MigrationCounters
 {
@@ -28,6 +31,9 @@ public sealed class MigrationCounters
     private long _threshold;
     private double _bandwidth;
     private double _estimate;
+    private readonly double[] _recent = new double[RecentWindows];
+    private int _recentCount;
+    private int _recentNext;
     private double _mbps;
     private long _pagesPerSecond;
     private long _expectedDowntime;
@@ -86,9 +92,15 @@ public sealed class MigrationCounters
         long transferred = bytesWritten - _windowStartBytes;
         long spent = nowMs - start;
         double measured = (double)transferred / spent; // bytes per ms
-        if (saturated || measured > _estimate)
+        if (saturated)
         {
-            _estimate = measured;
+            Remember(measured);
+        }
+        else if (measured > _estimate)
+        {
+            // The link carried at least this much: older, slower windows no longer describe it.
+            _recentCount = 0;
+            Remember(measured);
         }
 
         double bandwidth = switchoverBandwidth > 0 ? switchoverBandwidth / 1000.0 : _estimate;
@@ -109,6 +121,29 @@ public sealed class MigrationCounters
         Volatile.Write(ref _windowStart, nowMs);
         _windowStartBytes = bytesWritten;
         return true;
+    }
+
+    /// <summary>How many saturated windows the estimate takes the lowest of.</summary>
+    public const int RecentWindows = 3;
+
+    /// <summary>
+    /// Adds a window's bandwidth to the recent ones; the estimate is the lowest of the last
+    /// <see cref="RecentWindows"/>, so one fast window (a destination that had its RAM ready for
+    /// the first part of a pass, a burst into the socket buffers) does not promise a switchover
+    /// the rest of the pass cannot keep.
+    /// </summary>
+    private void Remember(double bandwidth)
+    {
+        _recent[_recentNext] = bandwidth;
+        _recentNext = (_recentNext + 1) % RecentWindows;
+        _recentCount = Math.Min(_recentCount + 1, RecentWindows);
+        double lowest = double.MaxValue;
+        for (int i = 0; i < _recentCount; i++)
+        {
+            lowest = Math.Min(lowest, _recent[(_recentNext - 1 - i + RecentWindows) % RecentWindows]);
+        }
+
+        _estimate = lowest;
     }
 
     /// <summary>Counts one more dirty-sync pass; returns its number.</summary>

@@ -154,6 +154,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
         return block;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void ReadPages(byte[] header, MultifdPacketInfo packet, RamBlock block, long index)
     {
         int i = 0;

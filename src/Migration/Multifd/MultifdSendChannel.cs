@@ -104,6 +104,7 @@ internal sealed partial class MultifdSendChannel : IDisposable
     }
 
     /// <summary>Puts the job's pages after the header, runs of adjacent pages as one buffer.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void WritePages(MigrationStreamWriter writer, MultifdSendJob job)
     {
         int i = 0;

@@ -86,6 +86,7 @@ public sealed partial class MultifdSender : IDisposable
     /// packet of another block sent first), else 0. Migration thread.
     /// </summary>
     /// <exception cref="MultifdChannelException">A channel failed.</exception>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public long QueuePage(RamBlock block, long offset)
     {
         long sent = 0;

@@ -419,6 +419,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
     }
 
     /// <summary>Finds the next page to send from the scan position (wrapping) and sends it; false when none is left.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private bool SendNextPage(MigrationStreamWriter stream)
     {
         if (_dirtyPages == 0)
@@ -458,6 +459,7 @@ public sealed partial class RamMigrationHandler : ISaveVmHandlers, ISaveStateDev
         return true;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void SavePage(MigrationStreamWriter stream, RamBlockSendState state, long page)
     {
         long offset = page << RamBlock.PageShift;

@@ -40,6 +40,7 @@ internal sealed partial class RamPageLoader : IDisposable
     /// <summary>Reads one section body (up to and including its EOS record).</summary>
     /// <exception cref="RamLoadException">The body is not acceptable.</exception>
     /// <exception cref="MigrationStreamException">The stream failed or ended early.</exception>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Load(MigrationStreamReader stream, int versionId)
     {
         if (versionId != RamMigrationHandler.SectionVersion)
@@ -168,6 +169,7 @@ internal sealed partial class RamPageLoader : IDisposable
         LogBlockListAccepted(total);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void FillPage(RamBlock block, long address, byte fill)
     {
         PagesLoaded++;

@@ -14,7 +14,7 @@ public static class ZeroPage
     private const int Step = 256;
 
     /// <summary>True when every byte of <paramref name="buffer"/> is zero (an empty buffer is).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static bool IsZero(ReadOnlySpan<byte> buffer)
     {
         if (buffer.Length >= Step && Vector512.IsHardwareAccelerated)
@@ -30,6 +30,7 @@ public static class ZeroPage
         return buffer.IndexOfAnyExcept((byte)0) < 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool IsZeroVector512(ReadOnlySpan<byte> buffer)
     {
         ref byte start = ref MemoryMarshal.GetReference(buffer);
@@ -50,6 +51,7 @@ public static class ZeroPage
         return i == length || buffer[(int)i..].IndexOfAnyExcept((byte)0) < 0;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool IsZeroVector256(ReadOnlySpan<byte> buffer)
     {
         ref byte start = ref MemoryMarshal.GetReference(buffer);

@@ -140,7 +140,7 @@ public sealed class MigrationStreamReader : IDisposable
     }
 
     /// <summary>Reads a big-endian 64-bit value.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public ulong GetBe64()
     {
         int pos = _pos;
@@ -194,7 +194,7 @@ public sealed class MigrationStreamReader : IDisposable
     /// </summary>
     /// <param name="destination">Where the bytes go.</param>
     /// <param name="what">What is being read, for error messages.</param>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void ReadExactly(Span<byte> destination, string what = "buffer")
     {
         int pos = _pos;
@@ -357,7 +357,7 @@ public sealed class MigrationStreamReader : IDisposable
         return bytes;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private void ReadExactlySlow(Span<byte> destination, string what)
     {
         ThrowIfUnusable();
@@ -378,6 +378,7 @@ public sealed class MigrationStreamReader : IDisposable
     // Copies what is buffered into `destination`, or, with nothing buffered, does one
     // transport read: straight into `destination` when it is large, through the buffer
     // otherwise. Returns 0 only at the end of the transport.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ReadSome(Span<byte> destination)
     {
         ThrowIfUnusable();
@@ -405,6 +406,7 @@ public sealed class MigrationStreamReader : IDisposable
 
     // Makes at least `count` bytes (count <= buffer size) available from _pos unless the
     // transport ends first; returns how many are available (possibly more than `count`).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int EnsureBuffered(int count)
     {
         ThrowIfUnusable();
@@ -441,6 +443,7 @@ public sealed class MigrationStreamReader : IDisposable
         return _end - _pos;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ReadTransport(byte[] buffer, int start, int count)
     {
         if (_transportEnded)
@@ -462,6 +465,7 @@ public sealed class MigrationStreamReader : IDisposable
         return got;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ReadTransport(Span<byte> destination)
     {
         if (_transportEnded)

@@ -319,6 +319,7 @@ public sealed class MigrationStreamWriter : IDisposable
     /// move and stays mapped until then (guest RAM); a change made before the send is what
     /// goes out. Elsewhere it is <see cref="PutBuffer"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public unsafe void PutBufferByReference(ReadOnlySpan<byte> data)
     {
         if (_socket is null || data.IsEmpty)
@@ -475,6 +476,7 @@ public sealed class MigrationStreamWriter : IDisposable
     }
 
     // Sends the gathered buffers: the buffer stretches and the external buffers between them.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SendGathered()
     {
         if (HasError)
@@ -504,6 +506,7 @@ public sealed class MigrationStreamWriter : IDisposable
     }
 
     // Writes the buffered bytes to the transport (no transport flush).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Drain()
     {
         if (_vectorCount > 0)

@@ -35,6 +35,7 @@ public sealed class BigLockYieldingStream(System.IO.Stream inner, BigLock bql, b
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     /// <inheritdoc />
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public override int Read(Span<byte> buffer)
     {
         if (!bql.IsHeld)

@@ -140,4 +140,22 @@ public sealed class MigrationCountersTests
             Assert.That(counters.ExpectedDowntime, Is.EqualTo(100), "4 000 000 bytes at 40 000 bytes/ms");
         });
     }
+
+    [Test]
+    public void The_estimate_is_the_slowest_of_the_last_three_saturated_windows()
+    {
+        var counters = new MigrationCounters(downtimeLimit: 300);
+        counters.StartWindow(Start, bytesWritten: 0);
+        long bytes = 0;
+        var estimates = new List<double>();
+        foreach (long windowBytes in new long[] { 1_000_000, 200_000, 1_000_000, 1_000_000, 1_000_000 })
+        {
+            bytes += windowBytes;
+            counters.Update(Start + 100 * (estimates.Count + 1), bytes, null, 300, saturated: true);
+            estimates.Add(counters.BandwidthBytesPerSecond);
+        }
+
+        // 10 MB/s, then one window at 2 MB/s holds the estimate down for three windows.
+        Assert.That(estimates, Is.EqualTo(new[] { 10_000_000.0, 2_000_000.0, 2_000_000.0, 2_000_000.0, 10_000_000.0 }));
+    }
 }
