@@ -165,6 +165,7 @@ public sealed unsafe class RamBlock : IDisposable
     public bool Contains(long gpa) => gpa >= GuestAddress && gpa - GuestAddress < UsedLength;
 
     /// <summary>A span over <paramref name="length"/> bytes at <paramref name="offset"/> inside the block; valid until disposal.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public Span<byte> GetSpan(long offset, int length)
     {
         if (offset < 0 || length < 0 || offset > UsedLength - length)

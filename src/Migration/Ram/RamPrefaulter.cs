@@ -47,7 +47,10 @@ internal sealed class RamPrefaulter : IDisposable
         if (_consecutive >= DenseAfter)
         {
             long target = Math.Min(_block.Populated.Count - 1, chunk + (Distance / RamBlock.PopulateChunk));
-            if (target > Volatile.Read(ref _target))
+            // Wake the worker only when there is something ahead to allocate: on a destination
+            // whose RAM the background prefault already allocated, waking it for every chunk only
+            // cost context switches.
+            if (target > Volatile.Read(ref _target) && !_block.Populated.IsClaimed(target))
             {
                 Volatile.Write(ref _target, target);
                 Volatile.Write(ref _cursor, Math.Max(Volatile.Read(ref _cursor), chunk + 1));
