@@ -1,4 +1,5 @@
 using MiniVmm.Host.Tests.Support;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Host.Tests.EndToEnd;
 
@@ -101,7 +102,7 @@ public sealed class RamBackingProcessTests
     [Test]
     public async Task A_huge_page_backed_VM_migrates_between_two_MiniVmm_processes()
     {
-        using HugePool pool = HugePool.Reserve(2 * 32);
+        using HugePageReservation pool = HugePageReservation.Ensure(2 * 32);
         string[] machine = ["-M", "none,memory-backend=mem0", "-object", "memory-backend-memfd,id=mem0,size=64M,hugetlb=on,hugetlbsize=2M", "-S"];
         byte[] data = GuestRam.WriteRandomFile(_directory.File("data.bin"), 3 << 20, seed: 14);
         int port = GuestRam.FreeTcpPort();
@@ -119,7 +120,7 @@ public sealed class RamBackingProcessTests
     [Test]
     public async Task Huge_pages_that_are_not_reserved_fail_at_start_with_one_line()
     {
-        using HugePool pool = HugePool.Reserve(0);
+        using HugePageReservation pool = HugePageReservation.Ensure(0);
         long free = pool.Free;
         await using MiniVmmProcess vm = MiniVmmProcess.Start(
             "run", "-M", "none,memory-backend=mem0", "-object", $"memory-backend-memfd,id=mem0,size={(free + 8) * 2}M,hugetlb=on", "-S");
@@ -145,63 +146,5 @@ public sealed class RamBackingProcessTests
         }
 
         return condition();
-    }
-
-    /// <summary>Free 2 MiB huge pages for a test, reserved as root and given back after; ignores the test where that cannot be done.</summary>
-    private sealed class HugePool : IDisposable
-    {
-        private const string PoolFile = "/proc/sys/vm/nr_hugepages";
-        private readonly long _original;
-
-        private HugePool(long original, long free)
-        {
-            _original = original;
-            Free = free;
-        }
-
-        public long Free { get; }
-
-        public static HugePool Reserve(long pages)
-        {
-            if (!File.Exists(PoolFile) || Meminfo("Hugepagesize:") != 2048)
-            {
-                Assert.Ignore("this host has no 2 MiB huge pages");
-            }
-
-            long original = long.Parse(File.ReadAllText(PoolFile).Trim());
-            long free = Meminfo("HugePages_Free:");
-            if (free < pages)
-            {
-                try
-                {
-                    File.WriteAllText(PoolFile, (original + pages - free).ToString());
-                }
-                catch (Exception error) when (error is UnauthorizedAccessException or IOException)
-                {
-                    Assert.Ignore($"cannot reserve {pages} huge pages ({error.Message}): run as root to test huge pages");
-                }
-
-                free = Meminfo("HugePages_Free:");
-                if (free < pages)
-                {
-                    File.WriteAllText(PoolFile, original.ToString());
-                    Assert.Ignore($"the kernel reserved only {free} of {pages} huge pages");
-                }
-            }
-
-            return new HugePool(original, free);
-        }
-
-        public void Dispose()
-        {
-            if (long.Parse(File.ReadAllText(PoolFile).Trim()) != _original)
-            {
-                File.WriteAllText(PoolFile, _original.ToString());
-            }
-        }
-
-        private static long Meminfo(string key) =>
-            File.ReadLines("/proc/meminfo").Where(l => l.StartsWith(key, StringComparison.Ordinal))
-                .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1])).FirstOrDefault();
     }
 }

@@ -1,4 +1,5 @@
 using MiniVmm.Migration.Ram;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Migration.Tests.Ram;
 

@@ -1,9 +1,12 @@
-namespace MiniVmm.Migration.Tests.Ram;
+using NUnit.Framework;
+
+namespace MiniVmm.Tests.Shared;
 
 /// <summary>
 /// Makes sure the host has some free 2 MiB huge pages for a test, reserving them as root
 /// through <c>/proc/sys/vm/nr_hugepages</c> and giving the reservation back afterwards. Where
 /// that is not possible (not root, no hugetlbfs, no free memory) the test is ignored with the reason.
+/// One source file, linked into each test project that needs huge pages.
 /// </summary>
 internal sealed class HugePageReservation : IDisposable
 {
