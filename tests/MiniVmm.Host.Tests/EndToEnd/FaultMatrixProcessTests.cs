@@ -125,7 +125,7 @@ public sealed class FaultMatrixProcessTests : FaultFixture
                 break;
             case FaultPhase.Precopy:
                 await source.MigrateAsync(uri);
-                await WaitForTransferredAsync(source, 2 << 20);
+                await source.WaitForTransferredAsync(2 << 20);
                 await InjectAsync(fault, pair, destination, relay);
                 clock.Start();
                 break;
@@ -199,7 +199,7 @@ public sealed class FaultMatrixProcessTests : FaultFixture
         await source.SetParametersAsync(new() { ["x-stall-timeout"] = StallMs, ["max-bandwidth"] = 8L << 20 });
 
         await source.MigrateAsync($"tcp:{NetworkNamespacePair.DestinationAddress}:{DestinationPort}");
-        await WaitForTransferredAsync(source, 2 << 20);
+        await source.WaitForTransferredAsync(2 << 20);
         await doomed.Process.SignalAsync("KILL");
         JsonObject end = await AssertFailedAndRunningAsync(source);
         TestContext.Out.WriteLine($"outcome: DestinationKilled (harness) | Precopy | {end.ToJsonString()}");

@@ -123,7 +123,7 @@ public sealed class LiveMigrationProcessTests : VmFixture
         await source.SetParametersAsync(new() { ["max-bandwidth"] = 4L << 20 });
 
         await source.MigrateAsync(uri);
-        await WaitForTransferredAsync(source, 1 << 20);
+        await source.WaitForTransferredAsync(1 << 20);
         await doomed.Process.SignalAsync("KILL");
         JsonObject failed = await source.WaitForMigrationEndAsync();
 
@@ -276,23 +276,6 @@ public sealed class LiveMigrationProcessTests : VmFixture
         JsonObject done = await source.WaitForCompletedAsync();
         TestContext.Out.WriteLine($"{source.Name} -> {uri}: {done.ToJsonString()}");
         await source.WaitForRunStateAsync("postmigrate");
-    }
-
-    private static async Task WaitForTransferredAsync(Vm source, long bytes)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            JsonObject info = await source.QueryMigrateAsync();
-            Assert.That(info["status"]?.GetValue<string>(), Is.AnyOf("setup", "active"), info.ToJsonString());
-            if (info["ram"]?["transferred"]?.GetValue<long>() >= bytes)
-            {
-                return;
-            }
-
-            Assert.That(clock.Elapsed, Is.LessThan(Vm.LongWait), $"fewer than {bytes} bytes transferred: {info.ToJsonString()}");
-            await Task.Delay(20);
-        }
     }
 
     /// <summary>Waits until the incrementing guest has written the page at <paramref name="address"/> (its first byte is no longer 0).</summary>

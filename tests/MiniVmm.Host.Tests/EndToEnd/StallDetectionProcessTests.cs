@@ -28,7 +28,7 @@ public sealed class StallDetectionProcessTests : FaultFixture
         Assert.That(parameters?["x-stall-timeout"]?.GetValue<long>(), Is.EqualTo(StallMs), parameters?.ToJsonString());
 
         await source.MigrateAsync(uri);
-        await WaitForTransferredAsync(source, 2 << 20);
+        await source.WaitForTransferredAsync(2 << 20);
         await frozen.Process.SignalAsync("STOP");
         var clock = Stopwatch.StartNew();
         JsonObject end = await AssertFailedAndRunningAsync(source, "the destination stopped taking the migration stream");
@@ -58,7 +58,7 @@ public sealed class StallDetectionProcessTests : FaultFixture
         await source.SetParametersAsync(new() { ["x-stall-timeout"] = StallMs, ["max-bandwidth"] = 16L << 20 });
 
         await source.MigrateAsync($"tcp:127.0.0.1:{relayPort}");
-        await WaitForTransferredAsync(source, 2 << 20);
+        await source.WaitForTransferredAsync(2 << 20);
         await relay.InjectAsync("stall");
 
         JsonObject end = await AssertFailedAndRunningAsync(source, "the destination stopped taking the migration stream");
@@ -82,7 +82,7 @@ public sealed class StallDetectionProcessTests : FaultFixture
         await source.SetParametersAsync(new() { ["x-stall-timeout"] = StallMs, ["max-bandwidth"] = 16L << 20 });
 
         await source.MigrateAsync($"tcp:127.0.0.1:{relayPort}");
-        await WaitForTransferredAsync(source, 2 << 20);
+        await source.WaitForTransferredAsync(2 << 20);
         await relay.InjectAsync("blackhole");
         var clock = Stopwatch.StartNew();
 
@@ -105,7 +105,7 @@ public sealed class StallDetectionProcessTests : FaultFixture
         await source.SetParametersAsync(new() { ["max-bandwidth"] = 16L << 20 });
 
         await source.MigrateAsync($"tcp:127.0.0.1:{port}");
-        await WaitForTransferredAsync(source, 2 << 20);
+        await source.WaitForTransferredAsync(2 << 20);
         await source.Process.SignalAsync("STOP");
         int code = await destination.Process.WaitForExitAsync();
         await source.Process.SignalAsync("CONT");
@@ -128,7 +128,7 @@ public sealed class StallDetectionProcessTests : FaultFixture
         await source.SetParametersAsync(new() { ["x-stall-timeout"] = 0, ["max-bandwidth"] = 16L << 20 });
 
         await source.MigrateAsync($"tcp:127.0.0.1:{port}");
-        await WaitForTransferredAsync(source, 2 << 20);
+        await source.WaitForTransferredAsync(2 << 20);
         await destination.Process.SignalAsync("STOP");
         await Task.Delay(TimeSpan.FromMilliseconds(StallMs * 3));
         JsonObject during = await source.QueryMigrateAsync();

@@ -23,24 +23,6 @@ public abstract class FaultFixture : VmFixture
             ["capabilities"] = new JsonArray([.. names.Select(n => (JsonNode)new JsonObject { ["capability"] = n, ["state"] = true })]),
         });
 
-    /// <summary>Waits until the source has sent <paramref name="bytes"/> of RAM (status setup or active meanwhile).</summary>
-    protected static async Task WaitForTransferredAsync(Vm source, long bytes)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            JsonObject info = await source.QueryMigrateAsync();
-            Assert.That(info["status"]?.GetValue<string>(), Is.AnyOf("setup", "active"), info.ToJsonString());
-            if (info["ram"]?["transferred"]?.GetValue<long>() >= bytes)
-            {
-                return;
-            }
-
-            Assert.That(clock.Elapsed, Is.LessThan(Vm.LongWait), $"fewer than {bytes} bytes transferred: {info.ToJsonString()}");
-            await Task.Delay(20);
-        }
-    }
-
     /// <summary>Waits until the incrementing guest has been once through its RAM, so every page has a value to check.</summary>
     protected async Task WaitForGuestToFillAsync(Vm vm)
     {

@@ -163,6 +163,24 @@ public sealed class Vm : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until this source has sent <paramref name="bytes"/> of RAM (status setup or active meanwhile).</summary>
+    public async Task WaitForTransferredAsync(long bytes)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            JsonObject info = await QueryMigrateAsync();
+            Assert.That(info["status"]?.GetValue<string>(), Is.AnyOf("setup", "active"), info.ToJsonString());
+            if (info["ram"]?["transferred"]?.GetValue<long>() >= bytes)
+            {
+                return;
+            }
+
+            Assert.That(clock.Elapsed, Is.LessThan(LongWait), $"{Name}: fewer than {bytes} bytes transferred: {info.ToJsonString()}");
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Waits until the destination's listener is up (<c>inmigrate</c>; QMP commands run after the machine set up <c>-incoming</c>).</summary>
     public Task WaitUntilListeningAsync() => WaitForRunStateAsync("inmigrate");
 
