@@ -11,7 +11,7 @@ ram="${1:-1G}"; rate="${2:-50000}"; bw="${3:-134217728}"; limit="${4:-60}"; qemu
 work="$(mktemp -d)"; trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 "$here/minivmm" --help >/dev/null   # build once
-minivmm=(dotnet "$here/src/Host/bin/Release/net10.0/minivmm.dll" run -M none -m "$ram" -nodefaults -display none)
+minivmm=("$here/minivmm" run -M none -m "$ram" -nodefaults -display none)
 q() { printf '%s\n' '{"execute":"qmp_capabilities"}' "$2" | socat -t 5 - "UNIX-CONNECT:$1" | tail -n +3; }
 waitsock() { for _ in $(seq 1 2400); do [ -S "$1" ] && return; sleep 0.05; done; echo "no socket $1"; exit 1; }
 one() {  # label port capabilities-json extra-parameters-json

@@ -32,7 +32,7 @@ gib=$(numfmt --from=iec "$ram"); gib=$((gib >> 30)); [ "$gib" -ge 1 ] || { echo 
 head -c 1073741824 /dev/urandom > rand1g.bin
 loaders=(); for ((k = 0; k < gib; k++)); do loaders+=(-device "loader,file=$work/rand1g.bin,addr=$((k << 30))"); done
 "$here/minivmm" --help >/dev/null   # build once
-minivmm=(dotnet "$here/src/Host/bin/Release/net10.0/minivmm.dll" run)
+if [ -n "${MINIVMM_DLL:-}" ]; then minivmm=(dotnet "$MINIVMM_DLL" run); else minivmm=("$here/minivmm" run); fi   # MINIVMM_DLL: another build to compare
 q() { printf '%s\n' '{"execute":"qmp_capabilities"}' "$2" | socat -t 5 - "UNIX-CONNECT:$1" | tail -n +3; }
 waitsock() { for _ in $(seq 1 2400); do [ -S "$1" ] && return; sleep 0.05; done; echo "no socket $1"; exit 1; }
 one() {  # program port channels(0 = no multifd) extra-args...

@@ -12,7 +12,7 @@ runs="${1:-5}"; limit="${2:-300}"
 work="$(mktemp -d)"; trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
 "$here/minivmm" --help >/dev/null   # build once
-minivmm=(dotnet "$here/src/Host/bin/Release/net10.0/minivmm.dll" run)
+minivmm=("$here/minivmm" run)
 img="$here/tests/fixtures/qemu-7.2/dirty-guest/boot.img"
 q() { printf '%s\n' '{"execute":"qmp_capabilities"}' "$2" | socat -t 5 - "UNIX-CONNECT:$1" | tail -n +3; }
 waitsock() { for _ in $(seq 1 2400); do [ -S "$1" ] && return; sleep 0.05; done; echo "no socket $1"; exit 1; }
