@@ -101,8 +101,8 @@ public sealed class AutoConvergePolicy
 
         // The CPU share that brings the dirtied bytes to half the trigger level: the dirty rate
         // scales with the CPU the guest gets.
-        double ideal2 = cpuNow * (triggerBytes / 2) / dirtyBytes;
-        int needed = (int)Math.Ceiling(100 - ideal2);
+        double idealCpu = cpuNow * (triggerBytes / 2) / dirtyBytes;
+        int needed = (int)Math.Ceiling(100 - idealCpu);
         return Math.Min(Math.Max(step, needed), max);
     }
 }

@@ -28,6 +28,9 @@ public sealed partial class MigrationSession : IDisposable
 {
     private const int WindowMilliseconds = MigrationCounters.WindowMilliseconds;
 
+    /// <summary>A round that sends less than this found nothing worth a new sync right away.</summary>
+    private const long IdleRoundBytes = 64 << 10;
+
     private readonly SaveStateRegistry _registry;
     private readonly VirtualMachine _vm;
     private readonly SavevmOptions _savevm;
@@ -62,6 +65,13 @@ public sealed partial class MigrationSession : IDisposable
     private RunState? _stateBeforeSwitchover;
     private MigrationSwitchoverDecision? _switchover;
     private int _disposed;
+
+    // The iteration loop's memory of the last round (migration thread only).
+    private long _lastExactWhileWaiting = long.MinValue / 2;
+    private bool _lastRoundFinished;
+    private ulong _lastPending = ulong.MaxValue;
+    private bool _windowSaturated;
+    private long _lastRoundBytes = long.MaxValue;
 
     /// <summary>
     /// Creates the session (QEMU's <c>migrate_init</c>): status none → setup, start time taken.
@@ -470,9 +480,9 @@ public sealed partial class MigrationSession : IDisposable
         // the devices whose initial data the ack waits for (RAM of a busy guest, or a running
         // device, always has more), and the source would never switch over: iterate them all.
         bool everyEntry = _capabilities.IsEnabled(MigrationCapabilities.SwitchoverAck);
-        long before = stream.BytesWritten + stream.BytesSentElsewhere;
+        long before = stream.BytesSentInAll;
         _lastRoundFinished = writer.Iterate(everyEntry) == IterationOutcome.Finished;
-        _lastRoundBytes = stream.BytesWritten + stream.BytesSentElsewhere - before;
+        _lastRoundBytes = stream.BytesSentInAll - before;
         _windowSaturated |= !_lastRoundFinished;
         _lastPending = pending;
         return false;
@@ -495,15 +505,6 @@ public sealed partial class MigrationSession : IDisposable
         _lastExactWhileWaiting = now;
         return true;
     }
-
-    private long _lastExactWhileWaiting = long.MinValue / 2;
-    private bool _lastRoundFinished;
-    private ulong _lastPending = ulong.MaxValue;
-    private bool _windowSaturated;
-    private long _lastRoundBytes = long.MaxValue;
-
-    /// <summary>A round that sends less than this found nothing worth a new sync right away.</summary>
-    private const long IdleRoundBytes = 64 << 10;
 
     /// <summary>Keeps why the loop is about to switch over (<see cref="SwitchoverDecision"/>). Migration thread.</summary>
     private void RecordSwitchover(ulong pending, long threshold)
@@ -606,7 +607,7 @@ public sealed partial class MigrationSession : IDisposable
     {
         long total = end - _startTime;
         Volatile.Write(ref _totalTime, total);
-        _counters.Finish(total - Math.Max(0, _setupTime), stream.BytesWritten + stream.BytesSentElsewhere);
+        _counters.Finish(total - Math.Max(0, _setupTime), stream.BytesSentInAll);
     }
 
     /// <summary>QEMU's <c>migration_detect_error</c>: true when the loop must end.</summary>
@@ -659,7 +660,7 @@ public sealed partial class MigrationSession : IDisposable
         MigrationParameters parameters = Parameters;
         bool saturated = _windowSaturated || stream.IsRateLimited;
         // Multifd channels' bytes count as QEMU 7.2 counts them: in the bandwidth, so in the threshold.
-        if (!_counters.Update(now, stream.BytesWritten + stream.BytesSentElsewhere, _ram?.Snapshot(), parameters.DowntimeLimit, saturated, parameters.AvailSwitchoverBandwidth))
+        if (!_counters.Update(now, stream.BytesSentInAll, _ram?.Snapshot(), parameters.DowntimeLimit, saturated, parameters.AvailSwitchoverBandwidth))
         {
             return;
         }
@@ -678,7 +679,7 @@ public sealed partial class MigrationSession : IDisposable
         }
 
         long now = NowMs();
-        if (_autoConverge.OnSync(now, ram.PagesDirtied, stream.BytesWritten + stream.BytesSentElsewhere, _vm.CpuThrottlePercentage, Parameters) is { } next)
+        if (_autoConverge.OnSync(now, ram.PagesDirtied, stream.BytesSentInAll, _vm.CpuThrottlePercentage, Parameters) is { } next)
         {
             _vm.CpuThrottlePercentage = next;
             _recorder.AddEvent(MigrationTimelineEventKind.Throttle, next.ToString(System.Globalization.CultureInfo.InvariantCulture));

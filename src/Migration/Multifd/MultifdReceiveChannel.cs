@@ -202,7 +202,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
 
         for (long chunk = offset / RamBlock.PopulateChunk; chunk <= (offset + length - 1) / RamBlock.PopulateChunk; chunk++)
         {
-            if (block.Populated.TryClaim(chunk) && !block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk))
+            if (!block.PopulateChunkOnce(chunk))
             {
                 _populateUnsupported = true;
                 return;

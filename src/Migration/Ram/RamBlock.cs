@@ -217,6 +217,13 @@ public sealed unsafe class RamBlock : IDisposable
         }
     }
 
+    /// <summary>
+    /// Allocates chunk <paramref name="chunk"/> (<see cref="PopulateChunk"/> bytes) unless a
+    /// populater has claimed it in <see cref="Populated"/> already. False when the kernel does not
+    /// know the advice (see <see cref="Populate"/>). Any thread.
+    /// </summary>
+    public bool PopulateChunkOnce(long chunk) => !Populated.TryClaim(chunk) || Populate(chunk * PopulateChunk, PopulateChunk);
+
     /// <summary>Unmaps the memory and closes the memfds (reverse of creation); later calls do nothing.</summary>
     public void Dispose()
     {

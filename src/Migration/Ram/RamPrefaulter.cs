@@ -58,8 +58,7 @@ internal sealed class RamPrefaulter : IDisposable
             }
         }
 
-        return !_block.Populated.TryClaim(chunk)
-            || _block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk);
+        return _block.PopulateChunkOnce(chunk);
     }
 
     private void Run()
@@ -75,8 +74,7 @@ internal sealed class RamPrefaulter : IDisposable
             long chunk = Volatile.Read(ref _cursor);
             while (!_stopping && chunk <= Volatile.Read(ref _target))
             {
-                if (_block.Populated.TryClaim(chunk)
-                    && !_block.Populate(chunk * RamBlock.PopulateChunk, RamBlock.PopulateChunk))
+                if (!_block.PopulateChunkOnce(chunk))
                 {
                     return; // the kernel does not know MADV_POPULATE_WRITE: nothing to gain.
                 }

@@ -171,6 +171,9 @@ public sealed class MigrationStreamWriter : IDisposable
     /// </summary>
     public long BytesSentElsewhere => Volatile.Read(ref _sentElsewhere);
 
+    /// <summary>All the migration has sent: <see cref="BytesWritten"/> and <see cref="BytesSentElsewhere"/>.</summary>
+    public long BytesSentInAll => BytesWritten + BytesSentElsewhere;
+
     /// <summary>
     /// Records <paramref name="error"/> as the stream's error if none is recorded yet (later
     /// ones are ignored). Every later operation then throws without touching the transport.
