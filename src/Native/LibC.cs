@@ -26,6 +26,7 @@ internal static unsafe partial class LibC
     internal const int SOCK_CLOEXEC = 0x80000;
     internal const int MSG_CTRUNC = 0x8;
     internal const int MSG_DONTWAIT = 0x40;
+    internal const int MSG_WAITALL = 0x100;
     internal const int MSG_NOSIGNAL = 0x4000;
     internal const int MSG_CMSG_CLOEXEC = 0x40000000;
 
@@ -98,11 +99,15 @@ internal static unsafe partial class LibC
     internal static partial nint recvmsg(int socket, SocketMessageHeader* message, int flags);
 
     [LibraryImport(Library, SetLastError = true)]
+    internal static partial nint recv(int socket, byte* buffer, nuint length, int flags);
+
+    [LibraryImport(Library, SetLastError = true)]
     internal static partial nint sendmsg(int socket, SocketMessageHeader* message, int flags);
 
     [LibraryImport(Library, SetLastError = true)]
     internal static partial int poll(PollDescriptor* descriptors, nuint count, int timeoutMs);
 
+    internal const short POLLIN = 0x1;
     internal const short POLLOUT = 0x4;
 }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Transport;
+using MiniVmm.Native;
 
 namespace MiniVmm.Migration.Multifd;
 
@@ -15,6 +16,7 @@ namespace MiniVmm.Migration.Multifd;
 internal sealed partial class MultifdReceiveChannel : IDisposable
 {
     private readonly System.IO.Stream _transport;
+    private readonly System.Runtime.InteropServices.SafeHandle? _socket;
     private readonly GuestMemory _memory;
     private readonly MultifdReceiver _owner;
     private readonly ILogger _logger;
@@ -29,6 +31,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
     {
         Id = id;
         _transport = transport;
+        _socket = (transport as System.Net.Sockets.NetworkStream)?.Socket.SafeHandle;
         _memory = memory;
         _owner = owner;
         _logger = logger;
@@ -98,39 +101,60 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
     /// <summary>Reads a whole header; false at a clean end of the connection before its first byte.</summary>
     private bool ReadHeader(byte[] header, long index)
     {
-        int got = 0;
-        while (got < header.Length)
+        int got;
+        try
         {
-            int read;
-            try
+            got = Fill(header);
+        }
+        catch (Exception error) when (error is IOException or ObjectDisposedException or NativeCallException)
+        {
+            if (_owner.Stopping.IsCancellationRequested)
             {
-                read = _transport.Read(header, got, header.Length - got);
-            }
-            catch (Exception error) when (error is IOException or ObjectDisposedException)
-            {
-                if (_owner.Stopping.IsCancellationRequested)
-                {
-                    throw new OperationCanceledException(_owner.Stopping);
-                }
-
-                throw new MultifdChannelException(Id, index, MultifdField.Header, $"reading the header failed: {error.Message}", error);
+                throw new OperationCanceledException(_owner.Stopping);
             }
 
+            throw new MultifdChannelException(Id, index, MultifdField.Header, $"reading the header failed: {error.Message}", error);
+        }
+
+        if (got == header.Length)
+        {
+            return true;
+        }
+
+        if (got == 0)
+        {
+            return false;
+        }
+
+        throw new MultifdChannelException(
+            Id, index, MultifdField.Header, $"the connection ended {got} bytes into the {header.Length}-byte header");
+    }
+
+    /// <summary>
+    /// Reads until <paramref name="destination"/> is full or the connection ends; the bytes read.
+    /// On a socket one recv with MSG_WAITALL per buffer (<see cref="WholeReceive"/>), so the
+    /// thread wakes once per run of pages, not once per segment; other transports read in a loop.
+    /// </summary>
+    private int Fill(Span<byte> destination)
+    {
+        if (_socket is not null)
+        {
+            return WholeReceive.ReceiveAll(_socket, destination);
+        }
+
+        int got = 0;
+        while (got < destination.Length)
+        {
+            int read = _transport.Read(destination[got..]);
             if (read == 0)
             {
-                if (got == 0)
-                {
-                    return false;
-                }
-
-                throw new MultifdChannelException(
-                    Id, index, MultifdField.Header, $"the connection ended {got} bytes into the {header.Length}-byte header");
+                break;
             }
 
             got += read;
         }
 
-        return true;
+        return got;
     }
 
     private RamBlock ResolveBlock(byte[] header, MultifdPacketInfo packet, long index)
@@ -168,11 +192,12 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
             }
 
             Populate(block, first, run * MultifdWire.PageSize);
+            int got;
             try
             {
-                _transport.ReadExactly(block.GetSpan(first, run * MultifdWire.PageSize));
+                got = Fill(block.GetSpan(first, run * MultifdWire.PageSize));
             }
-            catch (Exception error) when (error is IOException or EndOfStreamException or ObjectDisposedException)
+            catch (Exception error) when (error is IOException or ObjectDisposedException or NativeCallException)
             {
                 if (_owner.Stopping.IsCancellationRequested)
                 {
@@ -181,6 +206,18 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
 
                 throw new MultifdChannelException(
                     Id, index, MultifdField.PageData, $"reading page {i} (offset 0x{first:x}) of {packet.NormalPages} failed: {error.Message}", error);
+            }
+
+            if (got < run * MultifdWire.PageSize)
+            {
+                if (_owner.Stopping.IsCancellationRequested)
+                {
+                    throw new OperationCanceledException(_owner.Stopping);
+                }
+
+                throw new MultifdChannelException(
+                    Id, index, MultifdField.PageData,
+                    $"reading page {i + (got / MultifdWire.PageSize)} (offset 0x{first + (got / MultifdWire.PageSize * MultifdWire.PageSize):x}) of {packet.NormalPages} failed: the connection ended {got} bytes into a run of {run} pages");
             }
 
             i += run;
