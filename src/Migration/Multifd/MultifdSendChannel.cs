@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using MiniVmm.Migration.Stream;
 using MiniVmm.Migration.Transport;
@@ -10,6 +9,8 @@ namespace MiniVmm.Migration.Multifd;
 /// packet, then each queued packet — the header and the pages straight from guest RAM (gathered
 /// sendmsg over a socket, no copy) — and signals each SYNC packet once it is written. At most
 /// <see cref="QueueDepth"/> packets wait for the thread, so the migration thread cannot run ahead.
+/// The queue's waits block without spinning (see <see cref="MultifdQueueRoom"/>): the thread
+/// sleeps on the queue's lock while it is empty and is woken only if it sleeps.
 /// </summary>
 internal sealed partial class MultifdSendChannel : IDisposable
 {
@@ -20,15 +21,21 @@ internal sealed partial class MultifdSendChannel : IDisposable
     private readonly Guid _uuid;
     private readonly ILogger _logger;
     private readonly Action<MultifdSendChannel, Exception> _failed;
-    private readonly BlockingCollection<MultifdSendJob> _queue = new(QueueDepth);
+    private readonly object _jobsLock = new();
+    private readonly Queue<MultifdSendJob> _jobs = new(QueueDepth);
+    private readonly MultifdQueueRoom _room;
     private readonly SemaphoreSlim _syncSent = new(0);
     private readonly Thread _thread;
     private long _packets;
+    private bool _completed;
+    private bool _threadWaiting;
     private int _disposed;
 
-    public MultifdSendChannel(int id, System.IO.Stream transport, Guid uuid, ILogger logger, Action<MultifdSendChannel, Exception> failed)
+    public MultifdSendChannel(
+        int id, System.IO.Stream transport, Guid uuid, MultifdQueueRoom room, ILogger logger, Action<MultifdSendChannel, Exception> failed)
     {
         Id = id;
+        _room = room;
         _transport = transport;
         _uuid = uuid;
         _logger = logger;
@@ -47,23 +54,70 @@ internal sealed partial class MultifdSendChannel : IDisposable
 
     public void Start() => _thread.Start();
 
-    /// <summary>Queues a packet; blocks while the queue is full. Migration thread.</summary>
-    /// <exception cref="OperationCanceledException">The channel set failed or shut down.</exception>
-    public void Enqueue(MultifdSendJob job, CancellationToken cancel) => _queue.Add(job, cancel);
+    /// <summary>
+    /// Queues a packet unless the queue is full (false). Migration thread; takes the queue's lock.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The channel was completed.</exception>
+    public bool TryEnqueue(MultifdSendJob job)
+    {
+        lock (_jobsLock)
+        {
+            if (_completed)
+            {
+                throw new InvalidOperationException($"multifd send channel {Id} takes no more packets");
+            }
+
+            if (_jobs.Count >= QueueDepth)
+            {
+                return false;
+            }
+
+            _jobs.Enqueue(job);
+            if (_threadWaiting)
+            {
+                Monitor.Pulse(_jobsLock);
+            }
+
+            return true;
+        }
+    }
 
     /// <summary>Waits until the channel has written a queued SYNC packet. Migration thread.</summary>
     public void WaitSyncSent(CancellationToken cancel) => _syncSent.Wait(cancel);
 
-    /// <summary>No more packets: the thread ends once the queue is written.</summary>
+    /// <summary>No more packets: the thread ends once the queue is written. Any thread; idempotent.</summary>
     public void CompleteAdding()
     {
-        try
+        lock (_jobsLock)
         {
-            _queue.CompleteAdding();
+            _completed = true;
+            Monitor.Pulse(_jobsLock);
         }
-        catch (ObjectDisposedException)
+    }
+
+    /// <summary>The next queued packet, sleeping while there is none; null once completed and empty. Channel thread.</summary>
+    private MultifdSendJob? Take()
+    {
+        MultifdSendJob job;
+        lock (_jobsLock)
         {
+            while (_jobs.Count == 0)
+            {
+                if (_completed)
+                {
+                    return null;
+                }
+
+                _threadWaiting = true;
+                Monitor.Wait(_jobsLock);
+                _threadWaiting = false;
+            }
+
+            job = _jobs.Dequeue();
         }
+
+        _room.Freed();
+        return job;
     }
 
     private void Run()
@@ -77,7 +131,7 @@ internal sealed partial class MultifdSendChannel : IDisposable
             writer.PutBuffer(init);
             writer.Flush();
             byte[] header = new byte[MultifdWire.PacketHeaderSize];
-            foreach (MultifdSendJob job in _queue.GetConsumingEnumerable())
+            while (Take() is { } job)
             {
                 index++;
                 ReadOnlySpan<byte> name = job.Block is null ? default : job.Block.IdStrBytes;
@@ -143,7 +197,6 @@ internal sealed partial class MultifdSendChannel : IDisposable
         {
         }
 
-        _queue.Dispose();
         _syncSent.Dispose();
     }
 

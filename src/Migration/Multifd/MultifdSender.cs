@@ -5,8 +5,8 @@ namespace MiniVmm.Migration.Multifd;
 
 /// <summary>
 /// The source's multifd channels (QEMU 7.2's <c>multifd_send_state</c>): collects data pages of
-/// one block into packets of up to 128 pages and hands each full packet to the next channel in
-/// turn; <see cref="Sync"/>, called before every RAM EOS of the main stream, sends what is
+/// one block into packets of up to 128 pages and hands each full packet to the next channel with
+/// room in its queue (QEMU too picks an idle channel), waiting only when every queue is full; <see cref="Sync"/>, called before every RAM EOS of the main stream, sends what is
 /// collected and a SYNC packet on every channel and returns once each channel has written it.
 /// Packet numbers count across all channels. <see cref="QueuePage"/>, <see cref="Sync"/> and
 /// <see cref="Flush"/> run on the migration thread only (under the RAM handler's bitmap lock);
@@ -17,6 +17,8 @@ public sealed partial class MultifdSender : IDisposable
     private readonly MultifdSendChannel[] _channels;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _failure = new();
+    private readonly MultifdQueueRoom _room = new();
+    private readonly CancellationTokenRegistration _wakeOnFailure;
     private readonly Action<Exception>? _failed;
     private RamBlock? _block;
     private long[] _offsets = new long[MultifdWire.MaxPagesPerPacket];
@@ -32,6 +34,7 @@ public sealed partial class MultifdSender : IDisposable
         _channels = new MultifdSendChannel[channels];
         _logger = logger;
         _failed = failed;
+        _wakeOnFailure = _failure.Token.Register(_room.WakeAll);
     }
 
     /// <summary>The channels' count.</summary>
@@ -64,7 +67,7 @@ public sealed partial class MultifdSender : IDisposable
             for (int i = 0; i < channels; i++)
             {
                 System.IO.Stream transport = connect(cancel);
-                var channel = new MultifdSendChannel(i, transport, uuid, logger, sender.ChannelFailed);
+                var channel = new MultifdSendChannel(i, transport, uuid, sender._room, logger, sender.ChannelFailed);
                 sender._channels[i] = channel;
                 channel.Start();
             }
@@ -118,9 +121,7 @@ public sealed partial class MultifdSender : IDisposable
         _offsets = new long[MultifdWire.MaxPagesPerPacket];
         _count = 0;
         _block = null;
-        MultifdSendChannel channel = _channels[_next];
-        _next = (_next + 1) % _channels.Length;
-        Enqueue(channel, job);
+        EnqueueOnAny(job);
         return job.WireBytes;
     }
 
@@ -155,18 +156,57 @@ public sealed partial class MultifdSender : IDisposable
         return sent;
     }
 
-    private void Enqueue(MultifdSendChannel channel, MultifdSendJob job)
+    /// <summary>Queues <paramref name="job"/> on the first channel from the next in turn that has room, waiting while none has.</summary>
+    private void EnqueueOnAny(MultifdSendJob job)
     {
         try
         {
-            channel.Enqueue(job, _failure.Token);
+            while (true)
+            {
+                _failure.Token.ThrowIfCancellationRequested();
+                long seen = _room.Generation;
+                for (int k = 0; k < _channels.Length; k++)
+                {
+                    int index = (_next + k) % _channels.Length;
+                    if (_channels[index].TryEnqueue(job))
+                    {
+                        _next = (index + 1) % _channels.Length;
+                        Interlocked.Add(ref _bytes, job.WireBytes);
+                        return;
+                    }
+                }
+
+                _room.WaitForRoom(seen, _failure.Token);
+            }
         }
         catch (Exception error) when (error is OperationCanceledException or InvalidOperationException or ObjectDisposedException)
         {
             throw Failure();
         }
+    }
 
-        Interlocked.Add(ref _bytes, job.WireBytes);
+    /// <summary>Queues <paramref name="job"/> on <paramref name="channel"/>, waiting while its queue is full.</summary>
+    private void Enqueue(MultifdSendChannel channel, MultifdSendJob job)
+    {
+        try
+        {
+            while (true)
+            {
+                _failure.Token.ThrowIfCancellationRequested();
+                long seen = _room.Generation;
+                if (channel.TryEnqueue(job))
+                {
+                    Interlocked.Add(ref _bytes, job.WireBytes);
+                    return;
+                }
+
+                _room.WaitForRoom(seen, _failure.Token);
+            }
+        }
+        catch (Exception error) when (error is OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+        {
+            throw Failure();
+        }
     }
 
     private Exception Failure() =>
@@ -221,6 +261,7 @@ public sealed partial class MultifdSender : IDisposable
             _channels[i]?.Dispose();
         }
 
+        _wakeOnFailure.Dispose();
         _failure.Dispose();
         LogClosed(Interlocked.Read(ref _bytes));
     }
