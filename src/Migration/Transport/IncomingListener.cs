@@ -70,10 +70,13 @@ public sealed class IncomingListener : IDisposable
             case MigrationScheme.Tcp:
             case MigrationScheme.Unix:
                 Socket connection = _socket!.AcceptAsync(cancel).AsTask().GetAwaiter().GetResult();
-                connection.ReceiveBufferSize = OutgoingTransport.SocketBufferBytes;
                 if (_uri.Scheme == MigrationScheme.Tcp)
                 {
                     connection.NoDelay = true;
+                }
+                else
+                {
+                    connection.ReceiveBufferSize = OutgoingTransport.SocketBufferBytes;
                 }
 
                 return new NetworkStream(connection, ownsSocket: true);
