@@ -332,7 +332,7 @@ public sealed partial class IncomingMigration : IDisposable
             MultifdChannels?.Invoke() ?? 2,
             cancel =>
             {
-                System.IO.Stream channel = listener.Accept(cancel);
+                System.IO.Stream channel = listener.Accept(cancel, MigrationConnectionRole.MultifdChannel);
                 return SecureTransport is { } secure ? secure(channel, cancel) : channel;
             },
             ram.Memory,

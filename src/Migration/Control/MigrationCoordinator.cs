@@ -238,8 +238,11 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
             _outgoing = session;
             Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
             Func<string, TlsCredentialsX509?>? credentials = TlsCredentials;
-            Func<CancellationToken, System.IO.Stream> connect = cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel);
-            session.Start(connect, parsed.Scheme is MigrationScheme.Tcp or MigrationScheme.Unix ? connect : null);
+            Func<CancellationToken, System.IO.Stream> connect =
+                cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel, MigrationConnectionRole.Main);
+            Func<CancellationToken, System.IO.Stream> connectChannel =
+                cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel, MigrationConnectionRole.MultifdChannel);
+            session.Start(connect, parsed.Scheme is MigrationScheme.Tcp or MigrationScheme.Unix ? connectChannel : null);
             return session;
         }
     }
@@ -254,11 +257,12 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
         MigrationParameters parameters,
         Func<string, System.IO.Stream>? descriptors,
         Func<string, TlsCredentialsX509?>? credentials,
-        CancellationToken cancel)
+        CancellationToken cancel,
+        MigrationConnectionRole role)
     {
         if (!parameters.UsesTls)
         {
-            return OutgoingTransport.Connect(uri, descriptors, cancel);
+            return OutgoingTransport.Connect(uri, descriptors, cancel, role);
         }
 
         RefuseTlsOver(uri);
@@ -268,7 +272,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
             : uri.Scheme == MigrationScheme.Tcp && !string.IsNullOrEmpty(uri.Host)
                 ? uri.Host
                 : throw new TlsCredentialsException("No hostname available for TLS");
-        System.IO.Stream connection = OutgoingTransport.Connect(uri, descriptors, cancel);
+        System.IO.Stream connection = OutgoingTransport.Connect(uri, descriptors, cancel, role);
         return MigrationTls.Client(connection, creds, hostname, uri.Scheme == MigrationScheme.Tcp ? uri.Target : uri.ToString(), cancel);
     }
 

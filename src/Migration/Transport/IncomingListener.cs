@@ -63,7 +63,7 @@ public sealed class IncomingListener : IDisposable
     public bool AcceptsMoreConnections => _socket is not null;
 
     /// <summary>Waits for the source (sockets) or opens the stream (exec, file, fd); on sockets, also each multifd channel after the main connection.</summary>
-    public System.IO.Stream Accept(CancellationToken cancel)
+    public System.IO.Stream Accept(CancellationToken cancel, MigrationConnectionRole role = MigrationConnectionRole.Main)
     {
         switch (_uri.Scheme)
         {
@@ -74,7 +74,8 @@ public sealed class IncomingListener : IDisposable
                 {
                     connection.NoDelay = true;
                 }
-                else
+
+                if (OutgoingTransport.FixedBuffers(_uri.Scheme == MigrationScheme.Tcp ? ProtocolType.Tcp : ProtocolType.Unspecified, role))
                 {
                     connection.ReceiveBufferSize = OutgoingTransport.SocketBufferBytes;
                 }
