@@ -332,7 +332,7 @@ public sealed partial class IncomingMigration : IDisposable
             MultifdChannels?.Invoke() ?? 2,
             cancel =>
             {
-                System.IO.Stream channel = listener.Accept(cancel, MigrationConnectionRole.MultifdChannel);
+                System.IO.Stream channel = listener.Accept(cancel);
                 return SecureTransport is { } secure ? secure(channel, cancel) : channel;
             },
             ram.Memory,

@@ -238,11 +238,8 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
             _outgoing = session;
             Func<string, System.IO.Stream>? descriptors = PassedDescriptors;
             Func<string, TlsCredentialsX509?>? credentials = TlsCredentials;
-            Func<CancellationToken, System.IO.Stream> connect =
-                cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel, MigrationConnectionRole.Main);
-            Func<CancellationToken, System.IO.Stream> connectChannel =
-                cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel, MigrationConnectionRole.MultifdChannel);
-            session.Start(connect, parsed.Scheme is MigrationScheme.Tcp or MigrationScheme.Unix ? connectChannel : null);
+            Func<CancellationToken, System.IO.Stream> connect = cancel => ConnectOutgoing(parsed, parameters, descriptors, credentials, cancel);
+            session.Start(connect, parsed.Scheme is MigrationScheme.Tcp or MigrationScheme.Unix ? connect : null);
             return session;
         }
     }
@@ -257,12 +254,11 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
         MigrationParameters parameters,
         Func<string, System.IO.Stream>? descriptors,
         Func<string, TlsCredentialsX509?>? credentials,
-        CancellationToken cancel,
-        MigrationConnectionRole role)
+        CancellationToken cancel)
     {
         if (!parameters.UsesTls)
         {
-            return OutgoingTransport.Connect(uri, descriptors, cancel, role);
+            return OutgoingTransport.Connect(uri, descriptors, cancel);
         }
 
         RefuseTlsOver(uri);
@@ -272,7 +268,7 @@ public sealed class MigrationCoordinator : ISwitchoverAck, IMigrationActivityNot
             : uri.Scheme == MigrationScheme.Tcp && !string.IsNullOrEmpty(uri.Host)
                 ? uri.Host
                 : throw new TlsCredentialsException("No hostname available for TLS");
-        System.IO.Stream connection = OutgoingTransport.Connect(uri, descriptors, cancel, role);
+        System.IO.Stream connection = OutgoingTransport.Connect(uri, descriptors, cancel);
         return MigrationTls.Client(connection, creds, hostname, uri.Scheme == MigrationScheme.Tcp ? uri.Target : uri.ToString(), cancel);
     }
 

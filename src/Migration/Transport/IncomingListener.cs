@@ -63,7 +63,7 @@ public sealed class IncomingListener : IDisposable
     public bool AcceptsMoreConnections => _socket is not null;
 
     /// <summary>Waits for the source (sockets) or opens the stream (exec, file, fd); on sockets, also each multifd channel after the main connection.</summary>
-    public System.IO.Stream Accept(CancellationToken cancel, MigrationConnectionRole role = MigrationConnectionRole.Main)
+    public System.IO.Stream Accept(CancellationToken cancel)
     {
         switch (_uri.Scheme)
         {
@@ -74,8 +74,7 @@ public sealed class IncomingListener : IDisposable
                 {
                     connection.NoDelay = true;
                 }
-
-                if (OutgoingTransport.FixedBuffers(_uri.Scheme == MigrationScheme.Tcp ? ProtocolType.Tcp : ProtocolType.Unspecified, role))
+                else
                 {
                     connection.ReceiveBufferSize = OutgoingTransport.SocketBufferBytes;
                 }

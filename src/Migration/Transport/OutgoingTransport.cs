@@ -7,30 +7,26 @@ namespace MiniVmm.Migration.Transport;
 public static class OutgoingTransport
 {
     /// <summary>
-    /// Socket buffer size asked for on the main connection and on UNIX stream sockets (the kernel
-    /// may cap it). Multifd channels over TCP keep the kernel's autotuning instead, as QEMU's
-    /// sockets do: measured here on loopback, fixed 4 MiB buffers made 1 GiB over two connections
-    /// 15–30 % slower (192–273 ms against 160–181 ms), the data leaving the cache between the
-    /// sender's copy and the receiver's; the single main stream, whose one reader also parses
-    /// every page record, was 5–10 % faster with them (medians of 8 runs each).
+    /// Socket buffer size asked for on UNIX stream sockets (the kernel may cap it), whose default
+    /// is a few hundred KiB and does not grow. TCP sockets keep the kernel's autotuning, as QEMU
+    /// does: a fixed 4 MiB buffer made a 1 GiB two-channel loopback transfer 15–30 % slower here
+    /// (192–273 ms against 160–181 ms), since the data left the cache between the sender's copy
+    /// and the receiver's.
     /// </summary>
     public const int SocketBufferBytes = 4 << 20;
 
     /// <summary>
     /// Connects to <paramref name="uri"/>. <paramref name="passedDescriptors"/> resolves
-    /// <c>fd:NAME</c>. <paramref name="role"/> picks the socket buffers (see <see cref="SocketBufferBytes"/>).
-    /// Runs on the migration thread; cancellation aborts a pending connect.
+    /// <c>fd:NAME</c>. Runs on the migration thread; cancellation aborts a pending connect.
     /// </summary>
-    public static System.IO.Stream Connect(
-        MigrationUri uri, Func<string, System.IO.Stream>? passedDescriptors, CancellationToken cancel,
-        MigrationConnectionRole role = MigrationConnectionRole.Main)
+    public static System.IO.Stream Connect(MigrationUri uri, Func<string, System.IO.Stream>? passedDescriptors, CancellationToken cancel)
     {
         switch (uri.Scheme)
         {
             case MigrationScheme.Tcp:
-                return ConnectSocket(ResolveTcp(uri), cancel, $"tcp:{uri.Target}", role);
+                return ConnectSocket(ResolveTcp(uri), cancel, $"tcp:{uri.Target}");
             case MigrationScheme.Unix:
-                return ConnectSocket(new UnixDomainSocketEndPoint(uri.Target), cancel, $"unix:{uri.Target}", role);
+                return ConnectSocket(new UnixDomainSocketEndPoint(uri.Target), cancel, $"unix:{uri.Target}");
             case MigrationScheme.Exec:
                 return ExecCommandStream.StartOutgoing(uri.Target);
             case MigrationScheme.File:
@@ -60,11 +56,7 @@ public static class OutgoingTransport
         return new IPEndPoint(address, uri.Port);
     }
 
-    /// <summary>Whether a connection of <paramref name="role"/> gets fixed buffers (<see cref="SocketBufferBytes"/>) or the kernel's autotuning.</summary>
-    internal static bool FixedBuffers(ProtocolType protocol, MigrationConnectionRole role) =>
-        protocol != ProtocolType.Tcp || role == MigrationConnectionRole.Main;
-
-    private static System.IO.Stream ConnectSocket(EndPoint endpoint, CancellationToken cancel, string what, MigrationConnectionRole role)
+    private static System.IO.Stream ConnectSocket(EndPoint endpoint, CancellationToken cancel, string what)
     {
         ProtocolType protocol = endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp;
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, protocol);
@@ -74,8 +66,7 @@ public static class OutgoingTransport
             {
                 socket.NoDelay = true;
             }
-
-            if (FixedBuffers(protocol, role))
+            else
             {
                 socket.SendBufferSize = SocketBufferBytes;
             }
