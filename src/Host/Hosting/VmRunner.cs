@@ -44,6 +44,8 @@ public sealed partial class VmRunner(
                 return 1;
             }
 
+            MiniVmm.Migration.HotPathPrecompiler.Start(logger);
+
             await using (qmp.ConfigureAwait(false))
             {
                 foreach (QmpSocketOptions socket in options.QmpSockets)
