@@ -17,6 +17,19 @@ public static class OutgoingTransport
     public const int SocketBufferBytes = 4 << 20;
 
     /// <summary>
+    /// Send buffer asked for on a TCP connection whose peer is on this host (a loopback address,
+    /// or the connection's own address): a local migration, such as moving a VM to an upgraded
+    /// VMM on the same machine. The round trip there is microseconds, yet autotuning grows the
+    /// buffer to tcp_wmem's maximum (4 MiB here), and the data in flight then leaves the L2 cache
+    /// between the sender's copy and the receiver's. Measured on this 2-core VM (1 MiB L2 per
+    /// core), 1 GiB over two loopback connections took 107–175 ms with 256 KiB against 170–206
+    /// ms autotuned (a C probe, 5 runs each); a 1 GiB migration, medians of 8–10 alternating
+    /// runs: multifd=2 232 against 267 ms, one stream 251 against 294.5 ms. Remote peers keep
+    /// autotuning, which a real network's bandwidth-delay product needs.
+    /// </summary>
+    public const int LocalSendBufferBytes = 256 << 10;
+
+    /// <summary>
     /// Connects to <paramref name="uri"/>. <paramref name="passedDescriptors"/> resolves
     /// <c>fd:NAME</c>. Runs on the migration thread; cancellation aborts a pending connect.
     /// </summary>
@@ -57,6 +70,11 @@ public static class OutgoingTransport
         return new IPEndPoint(address, uri.Port);
     }
 
+    /// <summary>Whether a connected TCP socket's peer is this host: a loopback address, or the socket's own address.</summary>
+    public static bool PeerIsThisHost(Socket socket) =>
+        socket.RemoteEndPoint is IPEndPoint remote
+        && (IPAddress.IsLoopback(remote.Address) || (socket.LocalEndPoint is IPEndPoint local && local.Address.Equals(remote.Address)));
+
     private static System.IO.Stream ConnectSocket(EndPoint endpoint, CancellationToken cancel, string what)
     {
         ProtocolType protocol = endpoint is UnixDomainSocketEndPoint ? ProtocolType.Unspecified : ProtocolType.Tcp;
@@ -73,6 +91,10 @@ public static class OutgoingTransport
             }
 
             socket.ConnectAsync(endpoint, cancel).AsTask().GetAwaiter().GetResult();
+            if (PeerIsThisHost(socket))
+            {
+                socket.SendBufferSize = LocalSendBufferBytes;
+            }
             return new NetworkStream(socket, ownsSocket: true);
         }
         catch (Exception error) when (error is SocketException or OperationCanceledException)
