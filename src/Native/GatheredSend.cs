@@ -44,7 +44,7 @@ public static class GatheredSend
                         int errno = Marshal.GetLastPInvokeError();
                         if (errno == Errno.EAGAIN)
                         {
-                            WaitWritable(fd);
+                            SocketReadiness.Wait(fd, LibC.POLLOUT);
                         }
                         else if (errno != Errno.EINTR)
                         {
@@ -81,17 +81,4 @@ public static class GatheredSend
 
     /// <summary>The most buffers one sendmsg takes (the kernel's UIO_MAXIOV).</summary>
     public const int MaxVectors = 1024;
-
-    private static unsafe void WaitWritable(int fd)
-    {
-        var descriptor = new PollDescriptor { Descriptor = fd, Events = LibC.POLLOUT };
-        while (LibC.poll(&descriptor, 1, -1) < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != Errno.EINTR)
-            {
-                throw new NativeCallException("poll", errno, $"fd {fd}, POLLOUT");
-            }
-        }
-    }
 }

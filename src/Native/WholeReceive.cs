@@ -45,7 +45,7 @@ public static class WholeReceive
                     int errno = Marshal.GetLastPInvokeError();
                     if (errno == Errno.EAGAIN)
                     {
-                        WaitReadable(fd);
+                        SocketReadiness.Wait(fd, LibC.POLLIN);
                     }
                     else if (errno != Errno.EINTR)
                     {
@@ -61,19 +61,6 @@ public static class WholeReceive
             if (referenced)
             {
                 socket.DangerousRelease();
-            }
-        }
-    }
-
-    private static unsafe void WaitReadable(int fd)
-    {
-        var descriptor = new PollDescriptor { Descriptor = fd, Events = LibC.POLLIN };
-        while (LibC.poll(&descriptor, 1, -1) < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno != Errno.EINTR)
-            {
-                throw new NativeCallException("poll", errno, $"fd {fd}, POLLIN");
             }
         }
     }

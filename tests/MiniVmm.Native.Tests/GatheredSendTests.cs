@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Native.Tests;
 
@@ -28,7 +29,7 @@ public sealed unsafe class GatheredSendTests
                 at += sizes[i];
             }
 
-            (Socket sender, Socket receiver) = ConnectedTcpPair();
+            (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
             using (sender)
             using (receiver)
             {
@@ -61,7 +62,7 @@ public sealed unsafe class GatheredSendTests
     [Test]
     public void ASendToAClosedPeerFailsWithTheErrnoInsteadOfKillingTheProcess()
     {
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         using (sender)
         {
             receiver.Dispose();
@@ -87,15 +88,5 @@ public sealed unsafe class GatheredSendTests
                 NativeMemory.Free(data);
             }
         }
-    }
-
-    private static (Socket Sender, Socket Receiver) ConnectedTcpPair()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var sender = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        sender.Connect(listener.LocalEndPoint!);
-        return (sender, listener.Accept());
     }
 }

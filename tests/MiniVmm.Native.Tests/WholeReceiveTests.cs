@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Native.Tests;
 
@@ -11,7 +12,7 @@ public sealed class WholeReceiveTests
     {
         var expected = new byte[3 << 20];
         new Random(11).NextBytes(expected);
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         using (sender)
         using (receiver)
         {
@@ -39,7 +40,7 @@ public sealed class WholeReceiveTests
     [Test]
     public void TheEndOfTheStreamReturnsTheBytesReadSoFar()
     {
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         using (receiver)
         {
             sender.Send(new byte[1000]);
@@ -53,7 +54,7 @@ public sealed class WholeReceiveTests
     [Test]
     public void AShutdownWakesAReaderWaitingForTheRest()
     {
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         using (sender)
         using (receiver)
         {
@@ -71,7 +72,7 @@ public sealed class WholeReceiveTests
     [Test]
     public void AResetConnectionFailsWithTheErrno()
     {
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         using (receiver)
         {
             sender.LingerState = new LingerOption(true, 0); // closing sends a reset
@@ -82,15 +83,5 @@ public sealed class WholeReceiveTests
             Assert.That(error!.Call, Is.EqualTo("recv"));
             Assert.That(error.Errno, Is.EqualTo(Errno.ECONNRESET));
         }
-    }
-
-    private static (Socket Sender, Socket Receiver) ConnectedTcpPair()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var sender = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        sender.Connect(listener.LocalEndPoint!);
-        return (sender, listener.Accept());
     }
 }

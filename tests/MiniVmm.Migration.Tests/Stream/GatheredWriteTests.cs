@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using MiniVmm.Migration.Ram;
 using MiniVmm.Migration.Stream;
+using MiniVmm.Tests.Shared;
 
 namespace MiniVmm.Migration.Tests.Stream;
 
@@ -32,7 +33,7 @@ public sealed class GatheredWriteTests
             WriteRecords(reference, block, pages);
         }
 
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         using var receiving = new NetworkStream(receiver, ownsSocket: true);
         var received = new MemoryStream();
         Task reading = Task.Run(() => receiving.CopyTo(received));
@@ -52,7 +53,7 @@ public sealed class GatheredWriteTests
     {
         using var memory = GuestMemory.ForMachineNone(256L << 20);
         RamBlock block = memory.Blocks[0];
-        (Socket sender, Socket receiver) = ConnectedTcpPair();
+        (Socket sender, Socket receiver) = LoopbackTcpPair.Connect();
         receiver.Dispose();
         using var writer = new MigrationStreamWriter(new NetworkStream(sender, ownsSocket: true));
 
@@ -89,15 +90,5 @@ public sealed class GatheredWriteTests
         }
 
         writer.Flush();
-    }
-
-    private static (Socket Sender, Socket Receiver) ConnectedTcpPair()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var sender = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        sender.Connect(listener.LocalEndPoint!);
-        return (sender, listener.Accept());
     }
 }
