@@ -108,10 +108,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
         }
         catch (Exception error) when (error is IOException or ObjectDisposedException or NativeCallException)
         {
-            if (_owner.Stopping.IsCancellationRequested)
-            {
-                throw new OperationCanceledException(_owner.Stopping);
-            }
+            ThrowIfStopping();
 
             throw new MultifdChannelException(Id, index, MultifdField.Header, $"reading the header failed: {error.Message}", error);
         }
@@ -135,26 +132,18 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
     /// On a socket one recv with MSG_WAITALL per buffer (<see cref="WholeReceive"/>), so the
     /// thread wakes once per run of pages, not once per segment; other transports read in a loop.
     /// </summary>
-    private int Fill(Span<byte> destination)
+    private int Fill(Span<byte> destination) =>
+        _socket is not null
+            ? WholeReceive.ReceiveAll(_socket, destination)
+            : _transport.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
+
+    /// <summary>A read that failed or ended because the receiver is closing is a cancellation, not a channel error.</summary>
+    private void ThrowIfStopping()
     {
-        if (_socket is not null)
+        if (_owner.Stopping.IsCancellationRequested)
         {
-            return WholeReceive.ReceiveAll(_socket, destination);
+            throw new OperationCanceledException(_owner.Stopping);
         }
-
-        int got = 0;
-        while (got < destination.Length)
-        {
-            int read = _transport.Read(destination[got..]);
-            if (read == 0)
-            {
-                break;
-            }
-
-            got += read;
-        }
-
-        return got;
     }
 
     private RamBlock ResolveBlock(byte[] header, MultifdPacketInfo packet, long index)
@@ -199,10 +188,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
             }
             catch (Exception error) when (error is IOException or ObjectDisposedException or NativeCallException)
             {
-                if (_owner.Stopping.IsCancellationRequested)
-                {
-                    throw new OperationCanceledException(_owner.Stopping);
-                }
+                ThrowIfStopping();
 
                 throw new MultifdChannelException(
                     Id, index, MultifdField.PageData, $"reading page {i} (offset 0x{first:x}) of {packet.NormalPages} failed: {error.Message}", error);
@@ -210,10 +196,7 @@ internal sealed partial class MultifdReceiveChannel : IDisposable
 
             if (got < run * MultifdWire.PageSize)
             {
-                if (_owner.Stopping.IsCancellationRequested)
-                {
-                    throw new OperationCanceledException(_owner.Stopping);
-                }
+                ThrowIfStopping();
 
                 throw new MultifdChannelException(
                     Id, index, MultifdField.PageData,

@@ -121,7 +121,7 @@ public sealed partial class MultifdSender : IDisposable
         _offsets = new long[MultifdWire.MaxPagesPerPacket];
         _count = 0;
         _block = null;
-        EnqueueOnAny(job);
+        Enqueue(job, only: null);
         return job.WireBytes;
     }
 
@@ -137,7 +137,7 @@ public sealed partial class MultifdSender : IDisposable
         foreach (MultifdSendChannel channel in _channels)
         {
             var job = new MultifdSendJob(null, [], 0, MultifdPacketFlags.Sync, _packetNumber++);
-            Enqueue(channel, job);
+            Enqueue(job, only: channel);
             sent += job.WireBytes;
         }
 
@@ -156,8 +156,11 @@ public sealed partial class MultifdSender : IDisposable
         return sent;
     }
 
-    /// <summary>Queues <paramref name="job"/> on the first channel from the next in turn that has room, waiting while none has.</summary>
-    private void EnqueueOnAny(MultifdSendJob job)
+    /// <summary>
+    /// Queues <paramref name="job"/> on <paramref name="only"/>, or (null) on the first channel from
+    /// the next in turn that has room; sleeps in <see cref="MultifdQueueRoom"/> while there is none.
+    /// </summary>
+    private void Enqueue(MultifdSendJob job, MultifdSendChannel? only)
     {
         try
         {
@@ -165,39 +168,21 @@ public sealed partial class MultifdSender : IDisposable
             {
                 _failure.Token.ThrowIfCancellationRequested();
                 long seen = _room.Generation;
-                for (int k = 0; k < _channels.Length; k++)
+                int candidates = only is null ? _channels.Length : 1;
+                for (int k = 0; k < candidates; k++)
                 {
                     int index = (_next + k) % _channels.Length;
-                    if (_channels[index].TryEnqueue(job))
+                    MultifdSendChannel channel = only ?? _channels[index];
+                    if (channel.TryEnqueue(job))
                     {
-                        _next = (index + 1) % _channels.Length;
+                        if (only is null)
+                        {
+                            _next = (index + 1) % _channels.Length;
+                        }
+
                         Interlocked.Add(ref _bytes, job.WireBytes);
                         return;
                     }
-                }
-
-                _room.WaitForRoom(seen, _failure.Token);
-            }
-        }
-        catch (Exception error) when (error is OperationCanceledException or InvalidOperationException or ObjectDisposedException)
-        {
-            throw Failure();
-        }
-    }
-
-    /// <summary>Queues <paramref name="job"/> on <paramref name="channel"/>, waiting while its queue is full.</summary>
-    private void Enqueue(MultifdSendChannel channel, MultifdSendJob job)
-    {
-        try
-        {
-            while (true)
-            {
-                _failure.Token.ThrowIfCancellationRequested();
-                long seen = _room.Generation;
-                if (channel.TryEnqueue(job))
-                {
-                    Interlocked.Add(ref _bytes, job.WireBytes);
-                    return;
                 }
 
                 _room.WaitForRoom(seen, _failure.Token);
